@@ -1,0 +1,55 @@
+# vggserve: two commands do all the set-up on a fresh machine.
+#   make run    builds (creating the LibTorch venv if needed) and starts the service
+#   make test   builds and runs the whole test suite
+# The venv holds PyTorch 2.9.0 from PyPI: it is where LibTorch comes from (build and rpath).
+
+PYTHON    ?= python3
+VENV      := .venv
+TORCH     := 2.9.0
+STAMP     := $(VENV)/.torch-$(TORCH)
+LIBTORCH  := $(VENV)/libtorch
+CARGO     ?= cargo
+BIN       := target/release/vggserve
+SHARED    ?= ../shared
+WEIGHTS   ?= weights/vgg16.safetensors
+
+.PHONY: venv build run test test-rust test-dashboard lint bench clean
+
+venv: $(STAMP)
+
+# torch==2.9.0 is the version burn-tch 0.22 (tch 0.22) is written against; pinned because the
+# LIBTORCH route skips tch's own version check. $(LIBTORCH) is a stable link to
+# site-packages/torch whatever the Python minor version, so .cargo/config.toml can name it.
+$(STAMP):
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==$(TORCH)
+	ln -sfn "$$($(VENV)/bin/python -c "import os, torch; print(os.path.relpath(os.path.dirname(torch.__file__), \"$(VENV)\"))")" $(LIBTORCH)
+	touch $@
+
+build: venv
+	$(CARGO) build --release --locked
+
+# Without weights in weights/ and without VGGSERVE_WEIGHTS, fetch the official ones first
+# (`vggserve weights fetch` says what it does, and fails with a one-line hint offline).
+run: build
+	@if [ -z "$$VGGSERVE_WEIGHTS" ] && [ ! -f $(WEIGHTS) ]; then $(BIN) weights fetch --out $(WEIGHTS) || exit 1; fi
+	$(BIN) serve
+
+test: venv test-rust test-dashboard
+
+# Tests run in the release profile so that they share the dependency build with `make build`.
+test-rust: venv
+	VGGSERVE_SHARED=$(abspath $(SHARED)) $(CARGO) test --release --locked -- --test-threads=1
+
+test-dashboard: build
+	VGGSERVE_SHARED=$(abspath $(SHARED)) tests/dashboard/run.sh
+
+lint: venv
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+
+bench: build
+	$(BIN) bench --weights $(SHARED)/weights/vgg16-standin.safetensors --dir $(SHARED)/datasets/cats_and_dogs_small/train --out bench-out/bench.json
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,185 @@
+//! `vggserve features`: conv-base outputs for image files/folders, or for a ready tensor
+//! (`--tensor X.safetensors` with key `input` [N,3,H,W], already preprocessed) to check
+//! the network against PyTorch.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::ModelArgs;
+use crate::data::batch::{nchw_to_tensor, prefetch};
+use crate::data::decode::ImageSpec;
+use crate::model::layers::layer_index;
+use crate::tensor_io::{read_f32_safetensors, tensor_to_vec, write_f32_safetensors};
+
+#[derive(Debug, clap::Args)]
+pub struct FeaturesArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A safetensors file whose `input` [N,3,H,W] is fed as is (no decoding, no preprocessing).
+    #[arg(long, conflicts_with = "paths")]
+    pub tensor: Option<PathBuf>,
+    /// Also write this intermediate layer (e.g. block4_pool) next to block5_pool.
+    #[arg(long)]
+    pub also: Vec<String>,
+    #[arg(long, default_value_t = 20)]
+    pub batch_size: usize,
+    /// Image files or folders (searched recursively, files sorted).
+    pub paths: Vec<PathBuf>,
+}
+
+pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let base = args.model.load()?;
+    let also: Vec<(String, usize)> = args
+        .also
+        .iter()
+        .map(|name| {
+            layer_index(name)
+                .map(|i| (name.clone(), i + 1))
+                .with_context(|| format!("unknown layer {name:?}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    match &args.tensor {
+        Some(tensor) => from_tensor(&base, tensor, &also, &args),
+        None => from_images(&base, &args),
+    }
+}
+
+fn from_tensor(
+    base: &crate::model::ConvBase,
+    path: &Path,
+    also: &[(String, usize)],
+    args: &FeaturesArgs,
+) -> anyhow::Result<()> {
+    let (tensors, _) = read_f32_safetensors(path)?;
+    let input = tensors
+        .get("input")
+        .with_context(|| format!("{} has no tensor named `input`", path.display()))?;
+    let [n, c, h, w]: [usize; 4] = input.shape.as_slice().try_into().map_err(|_| {
+        anyhow::anyhow!("`input` must be [N,3,H,W], found {:?}", input.shape)
+    })?;
+    if c != 3 {
+        bail!("`input` must have 3 channels, found {c}");
+    }
+    let per_image = c * h * w;
+    let mut outputs: Vec<(String, usize, Vec<f32>, Vec<usize>)> = also
+        .iter()
+        .map(|(name, end)| (name.clone(), *end, Vec::new(), Vec::new()))
+        .collect();
+    outputs.push(("block5_pool".into(), crate::model::layers::LAYERS.len(), Vec::new(), Vec::new()));
+    for start in (0..n).step_by(args.batch_size) {
+        let count = args.batch_size.min(n - start);
+        let chunk = &input.data[start * per_image..(start + count) * per_image];
+        let x = nchw_to_tensor(chunk, [count, c, h, w], &base.device);
+        for (_, end, data, shape) in outputs.iter_mut() {
+            let y = base.net.forward_layers(x.clone(), 0..*end);
+            *shape = y.dims().to_vec();
+            data.extend(tensor_to_vec(y)?);
+        }
+    }
+    write_outputs(&args.out, outputs, n, HashMap::new())
+}
+
+fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Result<()> {
+    let files = collect_images(&args.paths)?;
+    if files.is_empty() {
+        bail!("no image files found in the given paths");
+    }
+    let spec = ImageSpec {
+        size: args.model.image_size,
+        filter: args.model.resize,
+        ..Default::default()
+    };
+    let total = files.len();
+    let mut data = Vec::new();
+    let mut shape = Vec::new();
+    let mut kept = Vec::new();
+    let started = std::time::Instant::now();
+    for batch in prefetch(files.clone(), args.batch_size, spec, 2) {
+        for bad in &batch.bad {
+            eprintln!("skipping {}: {}", bad.path.display(), bad.reason);
+        }
+        if !batch.images.is_empty() {
+            let y = base.features(&batch.images, spec.size as usize);
+            shape = y.dims().to_vec();
+            data.extend(tensor_to_vec(y)?);
+            kept.extend(batch.indices.iter().map(|&i| files[i].display().to_string()));
+        }
+        let done = batch.indices.last().map_or(0, |i| i + 1).max(kept.len());
+        eprint!(
+            "\r{done}/{total} images, {:.1} images/s",
+            kept.len() as f64 / started.elapsed().as_secs_f64()
+        );
+        std::io::stderr().flush().ok();
+    }
+    eprintln!();
+    let metadata = HashMap::from([("files".to_string(), kept.join("\n"))]);
+    let n = kept.len();
+    write_outputs(&args.out, vec![("block5_pool".into(), 0, data, shape)], n, metadata)
+}
+
+fn write_outputs(
+    out: &Path,
+    outputs: Vec<(String, usize, Vec<f32>, Vec<usize>)>,
+    n: usize,
+    metadata: HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = outputs
+        .into_iter()
+        .map(|(name, _, data, mut shape)| {
+            if let Some(first) = shape.first_mut() {
+                *first = n;
+            }
+            (name, shape, data)
+        })
+        .collect();
+    write_f32_safetensors(
+        out,
+        tensors
+            .iter()
+            .map(|(name, shape, data)| (name.clone(), shape.clone(), data.as_slice())),
+        metadata,
+    )?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Image files under `paths`, folders walked recursively, sorted for a stable order.
+pub fn collect_images(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files).with_context(|| format!("reading {}", path.display()))?;
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("{} does not exist", path.display());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "webp" | "gif" | "bmp"))
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Images in, tensors out: decoding untrusted bytes, datasets on disk, and batches.
+
+pub mod batch;
+pub mod dataset;
+pub mod decode;

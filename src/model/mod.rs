@@ -1,0 +1,16 @@
+//! The model side: VGG16 conv base, dense head, weights and preprocessing.
+//! Nothing here knows about HTTP or the job queue.
+
+pub mod base;
+pub mod classifier;
+pub mod head;
+pub mod keras_h5;
+pub mod layers;
+pub mod preprocess;
+pub mod vgg16;
+pub mod weights;
+
+pub use base::ConvBase;
+pub use classifier::Classifier;
+pub use preprocess::Preprocessing;
+pub use weights::{WeightSet, WeightsError};

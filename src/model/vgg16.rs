@@ -1,0 +1,67 @@
+//! The VGG16 convolutional base as a burn `Module`, and its forward pass by layer range.
+//!
+//! Weights are built from a [`WeightSet`](super::weights::WeightSet) (see `weights.rs`), never
+//! randomly initialised: the base is always pretrained.
+
+use std::ops::Range;
+
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::layers::{LayerKind, LAYERS, NUM_CONVS};
+use super::weights::{WeightSet, WeightsError};
+
+/// VGG16 without its top: 13 conv 3×3 (pad 1) + ReLU, 5 max-pools.
+#[derive(Module, Debug)]
+pub struct Vgg16 {
+    /// The 13 convolutions in order (`convs[k]` is torchvision's k-th conv).
+    pub convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+}
+
+impl Vgg16 {
+    /// Build the base on `device` from loaded weights (already validated by the loader).
+    pub fn from_weights(weights: &WeightSet, device: &Device) -> Result<Self, WeightsError> {
+        let mut convs = Vec::with_capacity(NUM_CONVS);
+        for (torch_index, cin, cout) in super::layers::conv_specs() {
+            let weight = weights.conv_weight_channels_last(torch_index, cin, cout, device)?;
+            let bias = weights.conv_bias(torch_index, cout, device)?;
+            convs.push(Conv2d {
+                weight: Param::from_tensor(weight),
+                bias: Some(Param::from_tensor(bias)),
+                stride: [1, 1],
+                kernel_size: [3, 3],
+                dilation: [1, 1],
+                groups: 1,
+                padding: PaddingConfig2d::Explicit(1, 1, 1, 1),
+            });
+        }
+        Ok(Self {
+            convs,
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        })
+    }
+
+    /// The whole base: [N, 3, H, W] → [N, 512, H/32, W/32] (`block5_pool`).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_layers(x, 0..LAYERS.len())
+    }
+
+    /// Run the layers `range` of [`LAYERS`]: e.g. `0..14` ends at `block4_pool`
+    /// ([N, 512, 9, 9] for 150×150) and `14..18` is block 5 on top of it.
+    pub fn forward_layers(&self, mut x: Tensor<4>, range: Range<usize>) -> Tensor<4> {
+        for layer in &LAYERS[range] {
+            x = match layer.kind {
+                // [N, Cin, H, W] → [N, Cout, H, W]
+                LayerKind::Conv { conv, .. } => relu(self.convs[conv].forward(x)),
+                // [N, C, H, W] → [N, C, H/2, W/2]
+                LayerKind::Pool => self.pool.forward(x),
+            };
+        }
+        x
+    }
+}

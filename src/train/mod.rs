@@ -1,0 +1,10 @@
+//! Training: the seed's recipes (feature extraction, dense head on features, end-to-end with
+//! augmentation, fine-tuning, evaluation), the optimiser loop they share, augmentation and
+//! the artifacts they write. Knows nothing of HTTP; reports through [`Reporter`].
+
+pub mod artifacts;
+pub mod augment;
+pub mod fit;
+pub mod recipes;
+
+pub use fit::{Reporter, TrainError};

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the dashboard's browser test (dashboard.test.mjs) against the real server, first installing
+# what it needs and a fresh machine lacks: Debian's Chromium and the pinned playwright-core.
+# Needs target/release/vggserve (make build) and VGGSERVE_SHARED (the Makefile sets it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! command -v node >/dev/null; then
+  echo "tests/dashboard/run.sh: node (>= 20) is needed and was not found" >&2
+  exit 1
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "tests/dashboard/run.sh: installing Debian's chromium" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -d tests/dashboard/node_modules ]; then
+  (cd tests/dashboard && npm ci --no-audit --no-fund)
+fi
+
+node --test tests/dashboard/dashboard.test.mjs

@@ -1,0 +1,68 @@
+//! Our VGG16 on LibTorch must compute what PyTorch computes: `block4_pool` and
+//! `block5_pool` for the shared golden input, within 1e-4 relative error, both through the
+//! library and through the `vggserve features --tensor` command.
+
+#![allow(deprecated)]
+
+mod common {
+    pub mod shared;
+}
+
+use burn::prelude::*;
+use common::shared::{require, standin_weights};
+use vggserve::data::batch::nchw_to_tensor;
+use vggserve::model::layers::layer_index;
+use vggserve::model::ConvBase;
+use vggserve::tensor_io::{read_f32_safetensors, tensor_to_vec};
+
+fn relative_error(ours: &[f32], theirs: &[f32]) -> f64 {
+    assert_eq!(ours.len(), theirs.len(), "different element counts");
+    let max_abs = theirs.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    let max_err = ours
+        .iter()
+        .zip(theirs)
+        .fold(0f64, |m, (a, b)| m.max((*a as f64 - *b as f64).abs()));
+    assert!(max_abs > 0.0, "reference is all zeros");
+    max_err / max_abs
+}
+
+#[test]
+fn conv_base_matches_pytorch_at_block4_and_block5_pool() {
+    let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
+    let base = ConvBase::load(&standin_weights(), None, &Device::libtorch()).unwrap();
+    assert_eq!(base.preprocessing.as_str(), "rgb01", "stand-in metadata declares RGB/255");
+    let input = &golden["input"];
+    let x = nchw_to_tensor(&input.data, input.shape.clone().try_into().unwrap(), &base.device);
+    for (name, shape) in [("block4_pool", [4, 512, 9, 9]), ("block5_pool", [4, 512, 4, 4])] {
+        let end = layer_index(name).unwrap() + 1;
+        let y = base.net.forward_layers(x.clone(), 0..end);
+        assert_eq!(y.dims(), shape, "{name} shape");
+        let error = relative_error(&tensor_to_vec(y).unwrap(), &golden[name].data);
+        assert!(error < 1e-4, "{name}: relative error {error:e} ≥ 1e-4");
+    }
+}
+
+#[test]
+fn features_command_reproduces_pytorch() {
+    let fixture = require("fixtures/vgg16-golden.safetensors");
+    let out = tempfile::tempdir().unwrap();
+    let out_file = out.path().join("features.safetensors");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_vggserve"))
+        .args(["features", "--device", "cpu", "--also", "block4_pool", "--tensor"])
+        .arg(&fixture)
+        .arg("--weights")
+        .arg(standin_weights())
+        .arg("--out")
+        .arg(&out_file)
+        .args(["--batch-size", "3"]) // uneven batches must not change the result
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (ours, _) = read_f32_safetensors(&out_file).unwrap();
+    let (golden, _) = read_f32_safetensors(&fixture).unwrap();
+    for name in ["block4_pool", "block5_pool"] {
+        assert_eq!(ours[name].shape, golden[name].shape, "{name} shape");
+        let error = relative_error(&ours[name].data, &golden[name].data);
+        assert!(error < 1e-4, "{name}: relative error {error:e}");
+    }
+}
