@@ -24,7 +24,11 @@ pub struct Settings {
     #[arg(long, env = "VGGSERVE_DATASETS_DIR", default_value = "./datasets")]
     pub datasets_dir: PathBuf,
     /// Conv-base weights: .safetensors (torchvision names), .pth (torchvision) or .h5 (Keras).
-    #[arg(long, env = "VGGSERVE_WEIGHTS", default_value = "weights/vgg16.safetensors")]
+    #[arg(
+        long,
+        env = "VGGSERVE_WEIGHTS",
+        default_value = "weights/vgg16.safetensors"
+    )]
     pub weights: PathBuf,
     /// cpu, cuda or cuda:N (default: CUDA when available, else CPU).
     #[arg(long, env = "VGGSERVE_DEVICE")]

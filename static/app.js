@@ -54,6 +54,20 @@ function fmtDuration(seconds) {
   return hh ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
 }
 
+/** A result object in words: "acc 0.8125, final (loss 0.513, acc 0.813)"; nulls left out. */
+function fmtObject(obj) {
+  return Object.entries(obj)
+    .filter(([, v]) => v != null)
+    .map(([k, v]) => {
+      if (typeof v === 'number') return `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`;
+      // Arrays of numbers are shapes here ([n, 4, 4, 512]).
+      if (Array.isArray(v)) return `${k} [${v.join(v.every((x) => typeof x === 'number') ? '×' : ', ')}]`;
+      if (typeof v === 'object') return `${k} (${fmtObject(v)})`;
+      return `${k} ${v}`;
+    })
+    .join(', ');
+}
+
 function fmtAge(iso) {
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return '—';
@@ -367,7 +381,8 @@ function refreshFormPickers() {
   const dataset = $('#dataset').value;
   const features = state.jobs
     .filter((j) => j.kind === 'extract_features' && j.status === 'succeeded' && j.dataset === dataset)
-    .map((j) => ({ value: j.id, label: `${shortId(j.id)} · ${j.dataset} · ${fmtAge(j.created_at)}` }));
+    // A fixed time, not an age: a label that changes would rebuild (and close) an open drop-down.
+    .map((j) => ({ value: j.id, label: `${shortId(j.id)} · ${j.dataset} · ${new Date(j.created_at).toLocaleString()}` }));
   fillSelect(document.getElementById('features'), features,
     { placeholder: features.length ? null : `— none for ${dataset || 'this dataset'}: run recipe 1 first —` });
 
@@ -610,10 +625,6 @@ async function cancelJob(id) {
   pollJobs();
 }
 
-function flashDetailError(message) {
-  const el = $('#detail-error') ?? $('#job-detail').appendChild(h('p', { id: 'detail-error', class: 'error', role: 'alert' }));
-  el.textContent = message;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The selected job: details, live stream of events, progress with ETA
@@ -632,6 +643,8 @@ async function selectJob(id) {
   if (state.selected !== id) {
     closeStream();
     resetProgress();
+    flashDetailError('');
+    setLive('—');
   }
   state.selected = id;
   history.replaceState(null, '', `#job=${encodeURIComponent(id)}`);
@@ -650,12 +663,14 @@ async function selectJob(id) {
   renderDetail();
   updateCharts();
   if (run.job.progress && run.job.status === 'running') showProgress(run.job.progress);
-  if (!isTerminal(run.job.status) && !stream) openStream(id);
+  if (isTerminal(run.job.status)) setLive('finished');
+  else if (!stream) openStream(id);
 }
 
 function openStream(id) {
   const es = new EventSource(withToken(`/v1/jobs/${encodeURIComponent(id)}/events`));
   stream = { id, es, retry: null };
+  setLive('connecting…');
   const run = runFor(id);
   const parse = (ev) => {
     try {
@@ -697,10 +712,12 @@ function openStream(id) {
   es.addEventListener('error', () => {
     if (!stream || stream.es !== es) return;
     if (es.readyState === EventSource.CLOSED) {
-      // The browser gave up (e.g. the server answered with an error status): try again ourselves.
-      // Replayed history is harmless because epochs are keyed by number.
+      // The browser gave up (the server answered with an error status): try again ourselves.
+      // Replayed history is harmless because epochs are keyed by number. Reading the job through
+      // api() first lets a 401 ask for a token, which the next connection then carries.
       setLive('disconnected, retrying in 3 s');
       es.close();
+      refreshRun(id);
       stream.retry = setTimeout(() => {
         if (stream && stream.es === es) {
           stream = null;
@@ -711,11 +728,6 @@ function openStream(id) {
       setLive('reconnecting…'); // EventSource retries by itself, sending Last-Event-ID
     }
   });
-}
-
-function setLive(text) {
-  const el = $('#live-state');
-  if (el) el.textContent = text;
 }
 
 // ETA: the rate is measured from a baseline sample of the current phase (one epoch, or the
@@ -767,13 +779,47 @@ function showProgress(p) {
   $('#progress-text').textContent = parts.join(' · ');
 }
 
+// The detail view is built once and then only updated: re-creating it on every event or poll
+// would take the keyboard focus (and a half-done click) away from its Cancel button.
+let detail = null;
+
+function detailView() {
+  if (detail) return detail;
+  detail = {
+    label: h('span'),
+    status: h('span', { 'data-testid': 'detail-status' }),
+    cancel: h('button', {
+      type: 'button', class: 'secondary small', 'data-testid': 'detail-cancel',
+      onclick: () => state.selected && cancelJob(state.selected),
+    }, 'Cancel job'),
+    live: h('span', { id: 'live-state', 'data-testid': 'live-state' }, '—'),
+    facts: h('dl', { class: 'facts' }),
+    error: h('p', { class: 'error', role: 'alert', 'data-testid': 'job-error', hidden: true }),
+    notice: h('p', { id: 'detail-error', class: 'error', role: 'alert', hidden: true }),
+  };
+  $('#job-detail').replaceChildren(
+    h('div', { class: 'detail-head' }, h('h3', {}, detail.label, ' ', detail.status), detail.cancel),
+    h('p', { class: 'live help' }, 'Live updates: ', detail.live),
+    detail.facts, detail.error, detail.notice);
+  return detail;
+}
+
+function flashDetailError(message) {
+  const { notice } = detailView();
+  notice.textContent = `✗ ${message}`;
+  notice.hidden = !message;
+}
+
+function setLive(text) {
+  detailView().live.textContent = text;
+}
+
 function renderDetail() {
-  const box = $('#job-detail');
   const id = state.selected;
   if (!id) return;
+  const view = detailView();
   const run = state.runs.get(id);
   const job = run?.job ?? { id };
-  const keepError = $('#detail-error');
   const eps = [...(run?.epochs.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
   const last = eps[eps.length - 1];
   const best = eps.filter((e) => typeof e.val_acc === 'number').reduce((b, e) => (!b || e.val_acc > b.val_acc ? e : b), null);
@@ -787,21 +833,18 @@ function renderDetail() {
     ['Epochs', eps.length ? `${eps.length}${job.params?.epochs ? ` of ${job.params.epochs}` : ''}` : null],
     ['Last epoch', last ? `acc ${num(last.acc, 3)} · val acc ${num(last.val_acc, 3)} · loss ${num(last.loss, 3)} · val loss ${num(last.val_loss, 3)}${typeof last.seconds === 'number' ? ` · ${last.seconds.toFixed(1)} s` : ''}` : null],
     ['Best val acc', best ? `${pct(best.val_acc)} at epoch ${best.epoch}` : null],
-    ['Result', job.result && Object.keys(job.result).length ? Object.entries(job.result).map(([k, v]) => `${k}: ${typeof v === 'number' ? num(v) : JSON.stringify(v)}`).join(' · ') : null],
+    ['Result', job.result && typeof job.result === 'object' ? fmtObject(job.result) || null : null],
     ['Model saved', job.model_id ?? null],
   ].filter(([, v]) => v != null && v !== '');
 
-  box.replaceChildren(
-    h('div', { class: 'detail-head' },
-      h('h3', {}, `${jobLabel(job)} `, h('span', { class: `status status-${job.status}`, 'data-testid': 'detail-status' }, statusText(job.status ?? '…'))),
-      !isTerminal(job.status) && job.status
-        ? h('button', { type: 'button', class: 'secondary small', 'data-testid': 'detail-cancel', onclick: () => cancelJob(job.id) }, 'Cancel job')
-        : null),
-    h('p', { class: 'live help' }, 'Live updates: ', h('span', { id: 'live-state', 'data-testid': 'live-state' }, stream ? 'connecting…' : isTerminal(job.status) ? 'finished' : '—')),
-    h('dl', { class: 'facts' }, facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])),
-    ...(job.error ? [h('p', { class: 'error', role: 'alert', 'data-testid': 'job-error' }, `✗ ${job.error}`)] : []),
-    ...(keepError ? [keepError] : []));
-  if (stream && stream.es.readyState === EventSource.OPEN) setLive('live');
+  view.label.textContent = jobLabel(job);
+  view.status.textContent = statusText(job.status ?? '…');
+  view.status.className = `status status-${job.status}`;
+  view.cancel.hidden = !job.status || isTerminal(job.status);
+  view.cancel.setAttribute('aria-label', `Cancel job ${job.id}`);
+  view.facts.replaceChildren(...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+  view.error.textContent = job.error ? `✗ ${job.error}` : '';
+  view.error.hidden = !job.error;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -917,7 +960,8 @@ function chartData(metric, runs) {
 }
 
 function chartSize(el) {
-  const width = Math.max(260, Math.floor(el.clientWidth));
+  // Measured on the figure, which stays laid out while the chart itself is folded away.
+  const width = Math.max(260, Math.floor(el.parentElement.clientWidth));
   return { width, height: width < 500 ? 220 : 280 };
 }
 
@@ -959,10 +1003,13 @@ function captionCharts(runs) {
   const first = runs[0]?.run.job;
   let note = '';
   if (!runs.length) note = ' — select a job';
-  else if (!any && first?.kind && !['train', 'fine_tune'].includes(first.kind)) note = ` — a ${jobLabel(first)} job has no epochs`;
+  else if (!any && first?.kind && !['train', 'fine_tune'].includes(first.kind)) note = ` — “${jobLabel(first)}” has no epochs`;
   else if (!any) note = ' — no epochs yet';
-  $('#caption-acc').textContent = `Accuracy${note}`;
-  $('#caption-loss').textContent = `Loss${note}`;
+  for (const metric of ['acc', 'loss']) {
+    $(`#caption-${metric}`).textContent = `${metric === 'acc' ? 'Accuracy' : 'Loss'}${note}`;
+    // An empty plot is a big blank box: fold it away until there is something to draw.
+    $(`#chart-${metric}`).closest('figure').classList.toggle('no-data', !any);
+  }
 }
 
 function toggleCompare(id, on) {
@@ -1135,9 +1182,9 @@ function fillPrediction(card, p) {
     const top = cls === p.label;
     return h('div', { class: `bar-row${top ? ' top' : ''}` },
       h('span', { class: 'bar-name' }, `${top ? '✓ ' : ''}${cls}`),
+      h('span', { class: 'bar-pct', 'data-testid': top ? 'prediction-probability' : null }, pct(v)),
       h('span', { class: 'bar', role: 'img', 'aria-label': `${cls} ${pct(v)}` },
-        h('span', { class: 'bar-fill', style: `width: ${Math.max(0, Math.min(1, v)) * 100}%` })),
-      h('span', { class: 'bar-pct', 'data-testid': top ? 'prediction-probability' : null }, pct(v)));
+        h('span', { class: 'bar-fill', style: `width: ${Math.max(0, Math.min(1, v)) * 100}%` })));
   }));
   card.querySelector('.pred-body').insertBefore(bars, card.querySelector('.fname'));
 }
@@ -1208,7 +1255,7 @@ function init() {
   buildRecipeFields();
   setUpPredict();
   rebuildCharts();
-  resizer.observe($('#chart-acc'));
+  resizer.observe($('#chart-acc').parentElement);
   // Browsers slow timers down in hidden tabs: refresh at once when the tab is shown again.
   document.addEventListener('visibilitychange', () => !document.hidden && pollJobs());
 

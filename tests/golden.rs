@@ -30,10 +30,21 @@ fn relative_error(ours: &[f32], theirs: &[f32]) -> f64 {
 fn conv_base_matches_pytorch_at_block4_and_block5_pool() {
     let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
     let base = ConvBase::load(&standin_weights(), None, &Device::libtorch()).unwrap();
-    assert_eq!(base.preprocessing.as_str(), "rgb01", "stand-in metadata declares RGB/255");
+    assert_eq!(
+        base.preprocessing.as_str(),
+        "rgb01",
+        "stand-in metadata declares RGB/255"
+    );
     let input = &golden["input"];
-    let x = nchw_to_tensor(&input.data, input.shape.clone().try_into().unwrap(), &base.device);
-    for (name, shape) in [("block4_pool", [4, 512, 9, 9]), ("block5_pool", [4, 512, 4, 4])] {
+    let x = nchw_to_tensor(
+        &input.data,
+        input.shape.clone().try_into().unwrap(),
+        &base.device,
+    );
+    for (name, shape) in [
+        ("block4_pool", [4, 512, 9, 9]),
+        ("block5_pool", [4, 512, 4, 4]),
+    ] {
         let end = layer_index(name).unwrap() + 1;
         let y = base.net.forward_layers(x.clone(), 0..end);
         assert_eq!(y.dims(), shape, "{name} shape");
@@ -48,7 +59,14 @@ fn features_command_reproduces_pytorch() {
     let out = tempfile::tempdir().unwrap();
     let out_file = out.path().join("features.safetensors");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_vggserve"))
-        .args(["features", "--device", "cpu", "--also", "block4_pool", "--tensor"])
+        .args([
+            "features",
+            "--device",
+            "cpu",
+            "--also",
+            "block4_pool",
+            "--tensor",
+        ])
         .arg(&fixture)
         .arg("--weights")
         .arg(standin_weights())

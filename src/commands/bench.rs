@@ -48,7 +48,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     for &batch in &args.batch_sizes {
         // Deterministic pseudo-images: throughput does not depend on pixel values.
         let images: Vec<Vec<u8>> = (0..batch)
-            .map(|i| (0..size * size * 3).map(|j| ((i * 31 + j * 7) % 251) as u8).collect())
+            .map(|i| {
+                (0..size * size * 3)
+                    .map(|j| ((i * 31 + j * 7) % 251) as u8)
+                    .collect()
+            })
             .collect();
         let run_once = || -> anyhow::Result<f64> {
             let started = Instant::now();
@@ -56,7 +60,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(started.elapsed().as_secs_f64())
         };
         run_once()?; // warm-up: first calls allocate and pick kernels
-        let mut times: Vec<f64> = (0..args.repeats).map(|_| run_once()).collect::<anyhow::Result<_>>()?;
+        let mut times: Vec<f64> = (0..args.repeats)
+            .map(|_| run_once())
+            .collect::<anyhow::Result<_>>()?;
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         let entry = json!({
@@ -65,7 +71,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "images_per_second": batch as f64 / median,
             "seconds": times,
         });
-        eprintln!("forward batch {batch}: {:.2} images/s", batch as f64 / median);
+        eprintln!(
+            "forward batch {batch}: {:.2} images/s",
+            batch as f64 / median
+        );
         forward.push(entry);
     }
     let e2e = match &args.dir {
@@ -118,7 +127,10 @@ fn end_to_end(
         done += batch.images.len();
     }
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!("end to end: {done} images in {seconds:.1}s = {:.2} images/s", done as f64 / seconds);
+    eprintln!(
+        "end to end: {done} images in {seconds:.1}s = {:.2} images/s",
+        done as f64 / seconds
+    );
     Ok(json!({
         "images": done,
         "seconds": seconds,

@@ -63,9 +63,11 @@ fn from_tensor(
     let input = tensors
         .get("input")
         .with_context(|| format!("{} has no tensor named `input`", path.display()))?;
-    let [n, c, h, w]: [usize; 4] = input.shape.as_slice().try_into().map_err(|_| {
-        anyhow::anyhow!("`input` must be [N,3,H,W], found {:?}", input.shape)
-    })?;
+    let [n, c, h, w]: [usize; 4] = input
+        .shape
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("`input` must be [N,3,H,W], found {:?}", input.shape))?;
     if c != 3 {
         bail!("`input` must have 3 channels, found {c}");
     }
@@ -74,7 +76,12 @@ fn from_tensor(
         .iter()
         .map(|(name, end)| (name.clone(), *end, Vec::new(), Vec::new()))
         .collect();
-    outputs.push(("block5_pool".into(), crate::model::layers::LAYERS.len(), Vec::new(), Vec::new()));
+    outputs.push((
+        "block5_pool".into(),
+        crate::model::layers::LAYERS.len(),
+        Vec::new(),
+        Vec::new(),
+    ));
     for start in (0..n).step_by(args.batch_size) {
         let count = args.batch_size.min(n - start);
         let chunk = &input.data[start * per_image..(start + count) * per_image];
@@ -111,7 +118,12 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
             let y = base.features(&batch.images, spec.size as usize);
             shape = y.dims().to_vec();
             data.extend(tensor_to_vec(y)?);
-            kept.extend(batch.indices.iter().map(|&i| files[i].display().to_string()));
+            kept.extend(
+                batch
+                    .indices
+                    .iter()
+                    .map(|&i| files[i].display().to_string()),
+            );
         }
         let done = batch.indices.last().map_or(0, |i| i + 1).max(kept.len());
         eprint!(
@@ -123,7 +135,12 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
     eprintln!();
     let metadata = HashMap::from([("files".to_string(), kept.join("\n"))]);
     let n = kept.len();
-    write_outputs(&args.out, vec![("block5_pool".into(), 0, data, shape)], n, metadata)
+    write_outputs(
+        &args.out,
+        vec![("block5_pool".into(), 0, data, shape)],
+        n,
+        metadata,
+    )
 }
 
 fn write_outputs(
@@ -173,11 +190,12 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, files)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "webp" | "gif" | "bmp"))
-        {
+        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(
+                e.to_ascii_lowercase().as_str(),
+                "jpg" | "jpeg" | "png" | "webp" | "gif" | "bmp"
+            )
+        }) {
             files.push(path);
         }
     }

@@ -13,7 +13,11 @@ use crate::data::decode::ResizeFilter;
 use crate::model::Preprocessing;
 
 #[derive(Debug, Parser)]
-#[command(name = "vggserve", version, about = "Transfer learning with VGG16, served over HTTP")]
+#[command(
+    name = "vggserve",
+    version,
+    about = "Transfer learning with VGG16, served over HTTP"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -36,7 +40,11 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// Conv-base weights (.safetensors, .pth or .h5).
-    #[arg(long, env = "VGGSERVE_WEIGHTS", default_value = "weights/vgg16.safetensors")]
+    #[arg(
+        long,
+        env = "VGGSERVE_WEIGHTS",
+        default_value = "weights/vgg16.safetensors"
+    )]
     pub weights: PathBuf,
     /// cpu, cuda or cuda:N (default: CUDA when available, else CPU).
     #[arg(long, env = "VGGSERVE_DEVICE")]

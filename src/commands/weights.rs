@@ -69,7 +69,9 @@ fn fetch(url: &str, expected: &str, out: &Path) -> anyhow::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf).with_context(|| format!("downloading {url}"))?;
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("downloading {url}"))?;
         if n == 0 {
             break;
         }

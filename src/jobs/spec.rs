@@ -218,7 +218,8 @@ impl JobRequest {
                         message: "train needs either \"features\" (an extract_features job id) or \"augment\": true".into(),
                     });
                 }
-                let mut params = resolve_training(blank(JobKind::Train, dataset), &common, 30, 2e-5, augment)?;
+                let mut params =
+                    resolve_training(blank(JobKind::Train, dataset), &common, 30, 2e-5, augment)?;
                 params.features = *features;
                 params.augment = Some(augment);
                 Ok(params)
@@ -244,7 +245,9 @@ impl JobRequest {
                     validation_steps: *validation_steps,
                     image_size: *image_size,
                 };
-                let layer = unfreeze_from.clone().unwrap_or_else(|| "block5_conv1".into());
+                let layer = unfreeze_from
+                    .clone()
+                    .unwrap_or_else(|| "block5_conv1".into());
                 match layer_index(&layer).map(|i| LAYERS[i].kind) {
                     Some(LayerKind::Conv { .. }) => {}
                     _ => {
@@ -254,7 +257,8 @@ impl JobRequest {
                         })
                     }
                 }
-                let mut params = resolve_training(blank(JobKind::FineTune, dataset), &common, 100, 1e-5, true)?;
+                let mut params =
+                    resolve_training(blank(JobKind::FineTune, dataset), &common, 100, 1e-5, true)?;
                 params.from_model = Some(*from_model);
                 params.unfreeze_from = Some(layer);
                 params.augment = Some(true);
@@ -297,8 +301,20 @@ fn resolve_training(
     params.seed = Some(common.seed.unwrap_or(1337));
     params.image_size = resolve_image_size(common.image_size)?;
     if augment {
-        params.steps_per_epoch = Some(range("steps_per_epoch", common.steps_per_epoch, 100, 1, 100_000)?);
-        params.validation_steps = Some(range("validation_steps", common.validation_steps, 50, 1, 100_000)?);
+        params.steps_per_epoch = Some(range(
+            "steps_per_epoch",
+            common.steps_per_epoch,
+            100,
+            1,
+            100_000,
+        )?);
+        params.validation_steps = Some(range(
+            "validation_steps",
+            common.validation_steps,
+            50,
+            1,
+            100_000,
+        )?);
     } else {
         for (field, value) in [
             ("steps_per_epoch", common.steps_per_epoch),
@@ -332,19 +348,29 @@ mod tests {
     #[test]
     fn defaults_are_the_seeds() {
         let id = Uuid::new_v4();
-        let p = parse(&format!(r#"{{"kind":"train","dataset":"d","features":"{id}"}}"#))
-            .unwrap()
-            .resolve()
-            .unwrap();
-        assert_eq!((p.epochs, p.batch_size, p.learning_rate), (Some(30), 20, Some(2e-5)));
-        let p = parse(&format!(r#"{{"kind":"fine_tune","dataset":"d","from_model":"{id}"}}"#))
-            .unwrap()
-            .resolve()
-            .unwrap();
+        let p = parse(&format!(
+            r#"{{"kind":"train","dataset":"d","features":"{id}"}}"#
+        ))
+        .unwrap()
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            (p.epochs, p.batch_size, p.learning_rate),
+            (Some(30), 20, Some(2e-5))
+        );
+        let p = parse(&format!(
+            r#"{{"kind":"fine_tune","dataset":"d","from_model":"{id}"}}"#
+        ))
+        .unwrap()
+        .resolve()
+        .unwrap();
         assert_eq!(p.epochs, Some(100));
         assert_eq!(p.learning_rate, Some(1e-5));
         assert_eq!(p.unfreeze_from.as_deref(), Some("block5_conv1"));
-        assert_eq!((p.steps_per_epoch, p.validation_steps), (Some(100), Some(50)));
+        assert_eq!(
+            (p.steps_per_epoch, p.validation_steps),
+            (Some(100), Some(50))
+        );
     }
 
     #[test]
@@ -361,7 +387,10 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert_eq!(bad.field, "learning_rate");
-        let bad = parse(r#"{"kind":"train","dataset":"d"}"#).unwrap().resolve().unwrap_err();
+        let bad = parse(r#"{"kind":"train","dataset":"d"}"#)
+            .unwrap()
+            .resolve()
+            .unwrap_err();
         assert_eq!(bad.field, "features");
     }
 }

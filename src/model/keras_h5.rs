@@ -131,11 +131,15 @@ pub enum KerasH5Error {
 /// which is **BGR** for `features.0.weight`: use these weights with caffe preprocessing
 /// (RGB -> BGR, 0..255, minus the BGR means), as the module doc explains.
 pub fn read_keras_vgg16_notop(path: &Path) -> Result<Vec<NamedTensor>, KerasH5Error> {
-    let file = File::open(path).map_err(|e| KerasH5Error::Open(format!("{}: {e}", path.display())))?;
+    let file =
+        File::open(path).map_err(|e| KerasH5Error::Open(format!("{}: {e}", path.display())))?;
     read_file(&file)
 }
 
 /// [`read_keras_vgg16_notop`] on a file already in memory.
+///
+/// For a caller that already holds the bytes (to hash them, say), this saves reading the
+/// file twice.
 pub fn read_keras_vgg16_notop_from_bytes(bytes: Vec<u8>) -> Result<Vec<NamedTensor>, KerasH5Error> {
     let file = File::from_bytes(bytes).map_err(|e| KerasH5Error::Open(e.to_string()))?;
     read_file(&file)
@@ -151,26 +155,36 @@ fn read_file(file: &File) -> Result<Vec<NamedTensor>, KerasH5Error> {
                 return Err(KerasH5Error::MissingLayer {
                     layer: layer.to_owned(),
                     tensor: weight_name,
-                    message: format!("not in attribute layer_names of {base_path} ({})", names.join(", ")),
+                    message: format!(
+                        "not in attribute layer_names of {base_path} ({})",
+                        names.join(", ")
+                    ),
                 });
             }
         }
         let layer_path = join(&base_path, layer);
         let group = base.group(layer).map_err(|e| match e {
-            H5Error::Format(FormatError::PathNotFound(_)) | H5Error::NotAGroup(_) => KerasH5Error::MissingLayer {
-                layer: layer.to_owned(),
-                tensor: weight_name.clone(),
-                message: format!("no group {layer_path}: {e}"),
-            },
+            H5Error::Format(FormatError::PathNotFound(_)) | H5Error::NotAGroup(_) => {
+                KerasH5Error::MissingLayer {
+                    layer: layer.to_owned(),
+                    tensor: weight_name.clone(),
+                    message: format!("no group {layer_path}: {e}"),
+                }
+            }
             other => KerasH5Error::Format {
                 object: format!("layer group {layer_path} (for {weight_name})"),
                 message: other.to_string(),
             },
         })?;
-        let (kernel_path, bias_path) = find_kernel_and_bias(file, &group, &layer_path, &weight_name)?;
+        let (kernel_path, bias_path) =
+            find_kernel_and_bias(file, &group, &layer_path, &weight_name)?;
 
         let kernel = read_f32(file, &kernel_path, &weight_name, &[3, 3, cin, cout])?;
-        out.push((weight_name, vec![cout, cin, 3, 3], hwio_to_oihw(&kernel, 3, 3, cin, cout)));
+        out.push((
+            weight_name,
+            vec![cout, cin, 3, 3],
+            hwio_to_oihw(&kernel, 3, 3, cin, cout),
+        ));
         let bias_name = format!("features.{index}.bias");
         let bias = read_f32(file, &bias_path, &bias_name, &[cout])?;
         out.push((bias_name, vec![cout], bias));
@@ -205,7 +219,10 @@ fn find_kernel_and_bias(
             return Err(KerasH5Error::MissingTensor {
                 tensor: tensor.to_owned(),
                 layer: layer_path.to_owned(),
-                message: format!("attribute weight_names lists {} weights, expected kernel and bias: {names:?}", names.len()),
+                message: format!(
+                    "attribute weight_names lists {} weights, expected kernel and bias: {names:?}",
+                    names.len()
+                ),
             });
         }
         let kernel = join(layer_path, &names[0]);
@@ -226,26 +243,34 @@ fn walk_for_kernel_and_bias(
     tensor: &str,
 ) -> Result<(String, String), KerasH5Error> {
     let mut found: Vec<(String, usize)> = Vec::new();
-    collect_datasets(group, layer_path, 0, &mut found).map_err(|message| KerasH5Error::MissingTensor {
-        tensor: tensor.to_owned(),
-        layer: layer_path.to_owned(),
-        message,
+    collect_datasets(group, layer_path, 0, &mut found).map_err(|message| {
+        KerasH5Error::MissingTensor {
+            tensor: tensor.to_owned(),
+            layer: layer_path.to_owned(),
+            message,
+        }
     })?;
     let of_rank = |rank: usize| -> Vec<&String> {
-        found.iter().filter(|(_, r)| *r == rank).map(|(p, _)| p).collect()
+        found
+            .iter()
+            .filter(|(_, r)| *r == rank)
+            .map(|(p, _)| p)
+            .collect()
     };
     let (kernels, biases) = (of_rank(4), of_rank(1));
     match (kernels.as_slice(), biases.as_slice()) {
         ([kernel], [bias]) => Ok(((*kernel).clone(), (*bias).clone())),
-        _ => Err(KerasH5Error::MissingTensor {
-            tensor: tensor.to_owned(),
-            layer: layer_path.to_owned(),
-            message: format!(
+        _ => {
+            Err(KerasH5Error::MissingTensor {
+                tensor: tensor.to_owned(),
+                layer: layer_path.to_owned(),
+                message: format!(
                 "no usable weight_names attribute, and the group does not hold exactly one rank-4 \
                  (kernel) and one rank-1 (bias) dataset; it holds {:?}",
                 found.iter().map(|(p, r)| format!("{p} (rank {r})")).collect::<Vec<_>>()
             ),
-        }),
+            })
+        }
     }
 }
 
@@ -258,13 +283,20 @@ fn collect_datasets(
     if depth > 4 {
         return Ok(());
     }
-    let datasets = group.iter_datasets().map_err(|e| format!("cannot list {path}: {e}"))?;
+    let datasets = group
+        .iter_datasets()
+        .map_err(|e| format!("cannot list {path}: {e}"))?;
     for (name, dataset) in datasets {
         let child = join(path, &name);
-        let rank = dataset.shape().map_err(|e| format!("cannot read the shape of {child}: {e}"))?.len();
+        let rank = dataset
+            .shape()
+            .map_err(|e| format!("cannot read the shape of {child}: {e}"))?
+            .len();
         found.push((child, rank));
     }
-    let groups = group.iter_groups().map_err(|e| format!("cannot list {path}: {e}"))?;
+    let groups = group
+        .iter_groups()
+        .map_err(|e| format!("cannot list {path}: {e}"))?;
     for (name, sub) in groups {
         collect_datasets(&sub, &join(path, &name), depth + 1, found)?;
     }
@@ -272,14 +304,23 @@ fn collect_datasets(
 }
 
 /// Read a float32 dataset of exactly `expected` shape.
-fn read_f32(file: &File, hdf5_path: &str, tensor: &str, expected: &[usize]) -> Result<Vec<f32>, KerasH5Error> {
+fn read_f32(
+    file: &File,
+    hdf5_path: &str,
+    tensor: &str,
+    expected: &[usize],
+) -> Result<Vec<f32>, KerasH5Error> {
     let read_err = |message: String| KerasH5Error::Read {
         tensor: tensor.to_owned(),
         hdf5_path: hdf5_path.to_owned(),
         message,
     };
-    let dataset = file.dataset(hdf5_path).map_err(|e| read_err(e.to_string()))?;
-    let dtype = dataset.dtype().map_err(|e| read_err(format!("datatype: {e}")))?;
+    let dataset = file
+        .dataset(hdf5_path)
+        .map_err(|e| read_err(e.to_string()))?;
+    let dtype = dataset
+        .dtype()
+        .map_err(|e| read_err(format!("datatype: {e}")))?;
     if dtype != DType::F32 {
         return Err(KerasH5Error::Dtype {
             tensor: tensor.to_owned(),
@@ -287,7 +328,9 @@ fn read_f32(file: &File, hdf5_path: &str, tensor: &str, expected: &[usize]) -> R
             found: dtype.to_string(),
         });
     }
-    let shape = dataset.shape().map_err(|e| read_err(format!("dataspace: {e}")))?;
+    let shape = dataset
+        .shape()
+        .map_err(|e| read_err(format!("dataspace: {e}")))?;
     if shape.len() != expected.len() || shape.iter().zip(expected).any(|(&s, &e)| s != e as u64) {
         return Err(KerasH5Error::Shape {
             tensor: tensor.to_owned(),
@@ -299,7 +342,10 @@ fn read_f32(file: &File, hdf5_path: &str, tensor: &str, expected: &[usize]) -> R
     let data = dataset.read_f32().map_err(|e| read_err(e.to_string()))?;
     let len: usize = expected.iter().product();
     if data.len() != len {
-        return Err(read_err(format!("got {} values, expected {len}", data.len())));
+        return Err(read_err(format!(
+            "got {} values, expected {len}",
+            data.len()
+        )));
     }
     Ok(data)
 }
@@ -323,7 +369,11 @@ fn hwio_to_oihw(src: &[f32], kh: usize, kw: usize, cin: usize, cout: usize) -> V
 /// A list-of-strings attribute, joined across Keras's `name0`, `name1`, ... chunks when it
 /// was split. `Ok(None)` when absent. An empty numeric array (what Keras writes for a layer
 /// without weights) reads as an empty list.
-fn string_list_attr(group: &Group, object: &str, name: &str) -> Result<Option<Vec<String>>, KerasH5Error> {
+fn string_list_attr(
+    group: &Group,
+    object: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>, KerasH5Error> {
     let attrs = group.attrs().map_err(|e| KerasH5Error::Attribute {
         object: object.to_owned(),
         attr: name.to_owned(),
@@ -331,7 +381,10 @@ fn string_list_attr(group: &Group, object: &str, name: &str) -> Result<Option<Ve
     })?;
     let as_list = |attr: &str, value: &AttrValue| -> Result<Vec<String>, KerasH5Error> {
         if let Some(strings) = value.as_strings() {
-            return Ok(strings.iter().map(|s| s.trim_end_matches('\0').to_owned()).collect());
+            return Ok(strings
+                .iter()
+                .map(|s| s.trim_end_matches('\0').to_owned())
+                .collect());
         }
         if value.to_f64s().is_some_and(|v| v.is_empty()) {
             return Ok(Vec::new());
@@ -391,7 +444,10 @@ mod tests {
     fn mapping_covers_torchvision_convs() {
         let indices: Vec<usize> = KERAS_TO_TORCHVISION.iter().map(|&(_, i)| i).collect();
         assert_eq!(indices, [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]);
-        assert_eq!(CHANNELS.iter().map(|&(i, o)| 9 * i * o + o).sum::<usize>(), 14_714_688);
+        assert_eq!(
+            CHANNELS.iter().map(|&(i, o)| 9 * i * o + o).sum::<usize>(),
+            14_714_688
+        );
     }
 
     #[test]
@@ -403,7 +459,8 @@ mod tests {
 
     #[test]
     fn not_hdf5_is_an_error() {
-        let err = read_keras_vgg16_notop_from_bytes(b"definitely not an HDF5 file".to_vec()).unwrap_err();
+        let err =
+            read_keras_vgg16_notop_from_bytes(b"definitely not an HDF5 file".to_vec()).unwrap_err();
         assert!(matches!(err, KerasH5Error::Open(_)), "{err}");
     }
 }

@@ -143,7 +143,10 @@ impl WeightSet {
 
     fn validate(&self) -> Result<(), WeightsError> {
         for (torch_index, cin, cout) in conv_specs() {
-            self.expect(&format!("features.{torch_index}.weight"), &[cout, cin, 3, 3])?;
+            self.expect(
+                &format!("features.{torch_index}.weight"),
+                &[cout, cin, 3, 3],
+            )?;
             self.expect(&format!("features.{torch_index}.bias"), &[cout])?;
         }
         Ok(())
@@ -177,7 +180,10 @@ impl WeightSet {
         cout: usize,
         device: &Device,
     ) -> Result<Tensor<4>, WeightsError> {
-        let raw = self.expect(&format!("features.{torch_index}.weight"), &[cout, cin, 3, 3])?;
+        let raw = self.expect(
+            &format!("features.{torch_index}.weight"),
+            &[cout, cin, 3, 3],
+        )?;
         let mut ohwi = vec![0f32; raw.data.len()];
         for o in 0..cout {
             for i in 0..cin {

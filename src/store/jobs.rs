@@ -98,7 +98,8 @@ pub enum JobStoreError {
     Database(#[from] sqlx::Error),
 }
 
-const JOB_COLUMNS: &str = "id, kind, dataset, status, params, created_at, started_at, finished_at, \
+const JOB_COLUMNS: &str =
+    "id, kind, dataset, status, params, created_at, started_at, finished_at, \
     progress_done, progress_total, progress_unit, result, model_id, error";
 
 fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, sqlx::Error> {
@@ -156,7 +157,13 @@ pub async fn insert(
     .bind(now())
     .execute(&mut *tx)
     .await?;
-    insert_event(&mut tx, id, "status", &serde_json::json!({"status": "queued"})).await?;
+    insert_event(
+        &mut tx,
+        id,
+        "status",
+        &serde_json::json!({"status": "queued"}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(get(pool, id).await?.expect("job just inserted"))
 }
@@ -229,19 +236,31 @@ pub async fn claim_next(pool: &SqlitePool) -> Result<Option<(Job, StoredEvent)>,
     let Some(id) = id.and_then(|i| Uuid::parse_str(&i).ok()) else {
         return Ok(None);
     };
-    let event = insert_event(&mut tx, id, "status", &serde_json::json!({"status": "running"})).await?;
+    let event = insert_event(
+        &mut tx,
+        id,
+        "status",
+        &serde_json::json!({"status": "running"}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(get(pool, id).await?.map(|job| (job, event)))
 }
 
-pub async fn set_progress(pool: &SqlitePool, id: Uuid, progress: &Progress) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE jobs SET progress_done = ?, progress_total = ?, progress_unit = ? WHERE id = ?")
-        .bind(progress.done)
-        .bind(progress.total)
-        .bind(&progress.unit)
-        .bind(id.to_string())
-        .execute(pool)
-        .await?;
+pub async fn set_progress(
+    pool: &SqlitePool,
+    id: Uuid,
+    progress: &Progress,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET progress_done = ?, progress_total = ?, progress_unit = ? WHERE id = ?",
+    )
+    .bind(progress.done)
+    .bind(progress.total)
+    .bind(&progress.unit)
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -264,7 +283,13 @@ pub async fn record_epoch(
     .bind(epoch.seconds)
     .execute(&mut *tx)
     .await?;
-    let event = insert_event(&mut tx, id, "epoch", &serde_json::to_value(epoch).unwrap_or_default()).await?;
+    let event = insert_event(
+        &mut tx,
+        id,
+        "epoch",
+        &serde_json::to_value(epoch).unwrap_or_default(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(event)
 }
@@ -333,7 +358,13 @@ pub async fn request_cancel(pool: &SqlitePool, id: Uuid) -> Result<CancelOutcome
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            let event = insert_event(&mut tx, id, "status", &serde_json::json!({"status": "cancelled"})).await?;
+            let event = insert_event(
+                &mut tx,
+                id,
+                "status",
+                &serde_json::json!({"status": "cancelled"}),
+            )
+            .await?;
             CancelOutcome::Cancelled(event)
         }
         JobStatus::Running => {
@@ -423,11 +454,12 @@ pub async fn events_after(
     job_id: Uuid,
     after: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, kind, data FROM events WHERE job_id = ? AND id > ? ORDER BY id")
-        .bind(job_id.to_string())
-        .bind(after)
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT id, kind, data FROM events WHERE job_id = ? AND id > ? ORDER BY id")
+            .bind(job_id.to_string())
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
     rows.iter()
         .map(|row| {
             let data: String = row.try_get("data")?;

@@ -71,7 +71,11 @@ pub async fn insert(pool: &SqlitePool, model: &ModelRecord) -> Result<(), sqlx::
     .bind(model.metrics.to_string())
     .bind(model.test_metrics.as_ref().map(Value::to_string))
     .bind(model.source_job.to_string())
-    .bind(if model.created_at.is_empty() { now() } else { model.created_at.clone() })
+    .bind(if model.created_at.is_empty() {
+        now()
+    } else {
+        model.created_at.clone()
+    })
     .bind(&model.artifact)
     .bind(&model.artifact_sha256)
     .bind(model.config.to_string())
@@ -90,9 +94,11 @@ pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<ModelRecord>, sql
 
 /// Newest first.
 pub async fn list(pool: &SqlitePool) -> Result<Vec<ModelRecord>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM models ORDER BY created_at DESC, rowid DESC"))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM models ORDER BY created_at DESC, rowid DESC"
+    ))
+    .fetch_all(pool)
+    .await?;
     rows.iter().map(from_row).collect()
 }
 

@@ -72,7 +72,11 @@ pub fn write_features(path: &Path, set: &FeatureSet) -> anyhow::Result<()> {
     write_f32_safetensors(
         path,
         [
-            ("features".to_string(), set.shape.to_vec(), set.features.as_slice()),
+            (
+                "features".to_string(),
+                set.shape.to_vec(),
+                set.features.as_slice(),
+            ),
             ("labels".to_string(), vec![labels.len()], labels.as_slice()),
         ],
         metadata,
@@ -93,7 +97,12 @@ pub fn read_features(path: &Path) -> anyhow::Result<FeatureSet> {
         .try_into()
         .with_context(|| format!("{}: features are not 4-D", path.display()))?;
     if labels.data.len() != shape[0] {
-        bail!("{}: {} labels for {} samples", path.display(), labels.data.len(), shape[0]);
+        bail!(
+            "{}: {} labels for {} samples",
+            path.display(),
+            labels.data.len(),
+            shape[0]
+        );
     }
     Ok(FeatureSet {
         features: features.data,
@@ -127,7 +136,9 @@ pub struct ModelConfig {
 
 /// Where a model's files live, relative to the data dir.
 pub fn model_artifact(id: Uuid) -> PathBuf {
-    PathBuf::from("models").join(id.to_string()).join("model.safetensors")
+    PathBuf::from("models")
+        .join(id.to_string())
+        .join("model.safetensors")
 }
 
 /// Save weights (only the head unless the base was trained) and config; returns the
@@ -172,7 +183,10 @@ pub fn load_model(
     let path = data_dir.join(artifact);
     let sha = file_sha256(&path)?;
     if sha != expected_sha256 {
-        bail!("model file {} is corrupt (SHA-256 {sha}, recorded {expected_sha256})", path.display());
+        bail!(
+            "model file {} is corrupt (SHA-256 {sha}, recorded {expected_sha256})",
+            path.display()
+        );
     }
     if config.weights_sha256 != base.weights_sha256 && !config.includes_base {
         bail!(

@@ -60,7 +60,11 @@ impl Augmentation {
         } else {
             (1.0, 1.0)
         };
-        let flip = if self.horizontal_flip && rng.gen_bool(0.5) { -1.0 } else { 1.0 };
+        let flip = if self.horizontal_flip && rng.gen_bool(0.5) {
+            -1.0
+        } else {
+            1.0
+        };
         // Keras composes rotation · shift · shear · zoom about the image centre, acting on
         // output coordinates to find input ones; in (x, y) order that is:
         let (sin, cos) = angle.sin_cos();
@@ -89,11 +93,7 @@ impl Augmentation {
         let mut base = Vec::with_capacity(h * w * 3);
         for row in 0..h {
             for col in 0..w {
-                base.extend([
-                    normalised(col, w),
-                    normalised(row, h),
-                    1.0,
-                ]);
+                base.extend([normalised(col, w), normalised(row, h), 1.0]);
             }
         }
         let base = Tensor::<2>::from_data(TensorData::new(base, [h * w, 3]), &device);

@@ -16,9 +16,14 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::artifacts::{features_path, read_features, save_model, write_features, FeatureSet, ModelConfig};
+use super::artifacts::{
+    features_path, read_features, save_model, write_features, FeatureSet, ModelConfig,
+};
 use super::augment::Augmentation;
-use super::fit::{bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, Reporter, TrainError};
+use super::fit::{
+    bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, Reporter,
+    TrainError,
+};
 use crate::data::batch::{images_to_tensor, prefetch, BadFile};
 use crate::data::dataset::{Dataset, Sample};
 use crate::data::decode::{ImageSpec, ResizeFilter};
@@ -65,7 +70,11 @@ pub struct Outcome {
 }
 
 /// Recipe 1, step 1: run the conv base once over every split and cache the features.
-pub fn extract_features(ctx: &mut Context, dataset: &Dataset, params: &JobParams) -> Result<Outcome, TrainError> {
+pub fn extract_features(
+    ctx: &mut Context,
+    dataset: &Dataset,
+    params: &JobParams,
+) -> Result<Outcome, TrainError> {
     let started = Instant::now();
     let spec = ctx.spec(params.image_size);
     let total: usize = dataset.splits.values().map(|s| s.samples.len()).sum();
@@ -96,7 +105,9 @@ pub fn extract_features(ctx: &mut Context, dataset: &Dataset, params: &JobParams
             ctx.reporter.progress(done as u64, total as u64, "images");
         }
         if labels.is_empty() {
-            return Err(TrainError::Invalid(format!("no readable images in split {split:?}")));
+            return Err(TrainError::Invalid(format!(
+                "no readable images in split {split:?}"
+            )));
         }
         shape[0] = labels.len();
         let set = FeatureSet {
@@ -108,7 +119,10 @@ pub fn extract_features(ctx: &mut Context, dataset: &Dataset, params: &JobParams
             weights_sha256: ctx.base.weights_sha256.clone(),
         };
         write_features(&features_path(ctx.data_dir, ctx.job_id, split), &set)?;
-        splits.insert(split.clone(), json!({"images": set.len(), "skipped": skipped, "shape": shape}));
+        splits.insert(
+            split.clone(),
+            json!({"images": set.len(), "skipped": skipped, "shape": shape}),
+        );
     }
     Ok(Outcome {
         result: json!({
@@ -131,9 +145,14 @@ fn note_bad(list: &mut Vec<String>, bad: &[BadFile]) {
 }
 
 /// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1) on cached features.
-pub fn train_on_features(ctx: &mut Context, params: &JobParams, features_job: Uuid) -> Result<Outcome, TrainError> {
+pub fn train_on_features(
+    ctx: &mut Context,
+    params: &JobParams,
+    features_job: Uuid,
+) -> Result<Outcome, TrainError> {
     let load = |split: &str| read_features(&features_path(ctx.data_dir, features_job, split));
-    let train = load("train").map_err(|e| TrainError::Invalid(format!("features job has no train split: {e:#}")))?;
+    let train = load("train")
+        .map_err(|e| TrainError::Invalid(format!("features job has no train split: {e:#}")))?;
     let validation = load("validation")
         .map_err(|e| TrainError::Invalid(format!("features job has no validation split: {e:#}")))?;
     let test = load("test").ok();
@@ -165,7 +184,10 @@ pub fn train_on_features(ctx: &mut Context, params: &JobParams, features_job: Uu
             check_cancel(ctx.reporter)?;
             let (rows, labels) = train.gather(indices);
             // [B, C·H·W] on the autodiff device: only the head is in the graph.
-            let x = Tensor::<2>::from_data(TensorData::new(rows, [indices.len(), train.width()]), &autodiff);
+            let x = Tensor::<2>::from_data(
+                TensorData::new(rows, [indices.len(), train.width()]),
+                &autodiff,
+            );
             let logits = head.forward_flat(x);
             let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
             let loss_value = tensor_to_vec(loss.clone().inner())?[0] as f64;
@@ -184,7 +206,10 @@ pub fn train_on_features(ctx: &mut Context, params: &JobParams, features_job: Uu
         Some(test) => Some(evaluate_features(&head, test, batch, &device)?.json()),
         None => None,
     };
-    let model = Classifier { base: ctx.base.net.clone(), head };
+    let model = Classifier {
+        base: ctx.base.net.clone(),
+        head,
+    };
     let config = ModelConfig {
         recipe: "features".into(),
         head: head_config,
@@ -272,10 +297,16 @@ fn decode_all(
         labels.extend(batch.indices.iter().map(|&i| samples[i].label));
         images.extend(batch.images);
         note_bad(&mut bad, &batch.bad);
-        ctx.reporter.progress((labels.len() + bad.len()) as u64, samples.len() as u64, what);
+        ctx.reporter.progress(
+            (labels.len() + bad.len()) as u64,
+            samples.len() as u64,
+            what,
+        );
     }
     if images.is_empty() {
-        return Err(TrainError::Invalid(format!("no readable images to use for {what}")));
+        return Err(TrainError::Invalid(format!(
+            "no readable images to use for {what}"
+        )));
     }
     Ok((images, labels, bad))
 }
@@ -304,13 +335,15 @@ pub fn train_end_to_end(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let steps = params.steps_per_epoch.unwrap_or(100) as usize;
     let val_cap = params.validation_steps.unwrap_or(50) as usize * batch;
-    let (train_images, train_labels, _) = decode_all(ctx, &train_split.samples, spec, "training images decoded")?;
+    let (train_images, train_labels, _) =
+        decode_all(ctx, &train_split.samples, spec, "training images decoded")?;
 
     // Validation images never change, and neither do the frozen layers: run those once.
     let mut val_samples = val_split.samples.clone();
     val_samples.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
     val_samples.truncate(val_cap);
-    let (val_images, val_labels, _) = decode_all(ctx, &val_samples, spec, "validation images decoded")?;
+    let (val_images, val_labels, _) =
+        decode_all(ctx, &val_samples, spec, "validation images decoded")?;
     let frozen = start.base.clone();
     let preprocessing = ctx.base.preprocessing;
     let frozen_val: Vec<(Tensor<4>, Vec<usize>)> = val_images
@@ -323,10 +356,12 @@ pub fn train_end_to_end(
         .collect();
 
     let autodiff = device.clone().autodiff();
-    let mut model = start.fork(&autodiff);
-    for (conv_index, layer) in LAYERS.iter().enumerate().filter_map(|(i, l)| conv_position(l).map(|c| (c, i))) {
-        if layer < trainable_from {
-            model.base.convs[conv_index] = model.base.convs[conv_index].clone().no_grad();
+    // `unfreeze` marks every parameter trainable and re-enables training flags (dropout)
+    // that `valid()` turned off; `train` then moves the module onto the autodiff backend.
+    let mut model = start.unfreeze().train();
+    for spec in LAYERS.iter().take(trainable_from) {
+        if let Some(conv) = conv_position(spec) {
+            model.base.convs[conv] = model.base.convs[conv].clone().freeze();
         }
     }
     let mut optimizer = keras_rmsprop().init();
@@ -364,12 +399,15 @@ pub fn train_end_to_end(
             meter.add_batch(loss_value, &logits_to_vec(logits.inner())?, &labels);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
-            ctx.reporter.progress((step + 1) as u64, steps as u64, "steps");
+            ctx.reporter
+                .progress((step + 1) as u64, steps as u64, "steps");
         }
         let eval = model.valid();
         let mut val = Meter::default();
         for (mid, labels) in &frozen_val {
-            let features = eval.base.forward_layers(mid.clone(), trainable_from..LAYERS.len());
+            let features = eval
+                .base
+                .forward_layers(mid.clone(), trainable_from..LAYERS.len());
             val.add_logits(&logits_to_vec(eval.head.forward(features))?, labels);
         }
         let metrics = epoch_metrics(epoch, &meter, Some(&val), started);
@@ -421,13 +459,19 @@ pub fn evaluate_samples(
         check_cancel(ctx.reporter)?;
         if !decoded.images.is_empty() {
             let labels: Vec<usize> = decoded.indices.iter().map(|&i| samples[i].label).collect();
-            let x = images_to_tensor(&decoded.images, spec.size as usize, ctx.base.preprocessing, &ctx.base.device);
+            let x = images_to_tensor(
+                &decoded.images,
+                spec.size as usize,
+                ctx.base.preprocessing,
+                &ctx.base.device,
+            );
             let logits = model.head.forward(model.base.forward(x));
             meter.add_logits(&logits_to_vec(logits)?, &labels);
         }
         note_bad(&mut bad, &decoded.bad);
         done += decoded.indices.len() + decoded.bad.len();
-        ctx.reporter.progress(done as u64, samples.len() as u64, "images evaluated");
+        ctx.reporter
+            .progress(done as u64, samples.len() as u64, "images evaluated");
     }
     Ok(meter)
 }

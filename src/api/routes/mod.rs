@@ -1,0 +1,16 @@
+//! One file per endpoint group.
+
+pub mod datasets;
+pub mod events;
+pub mod health;
+pub mod jobs;
+pub mod models;
+pub mod openapi;
+pub mod predict;
+
+use super::ApiError;
+
+/// JSON 404 for unknown routes, so clients always get the same error shape.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}

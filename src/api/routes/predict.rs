@@ -1,0 +1,206 @@
+//! `POST /v1/predict` (and `/predict`): classify uploaded photos with a trained model.
+//! Accepts `multipart/form-data` with one or more `image` parts, or a raw `image/*` body.
+//! Admission is bounded by a semaphore (429 beyond); decoding runs on blocking threads;
+//! the forward pass runs on the predictor thread, batched with concurrent requests.
+
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::api::{ApiError, AppState};
+use crate::data::decode::{load_image, DecodeError, ImageSpec};
+use crate::store::{models, ModelRecord};
+use crate::train::artifacts::ModelConfig;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictQuery {
+    model: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Prediction {
+    label: String,
+    probability: f32,
+    scores: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictResponse {
+    model: uuid::Uuid,
+    predictions: Vec<Prediction>,
+}
+
+pub async fn predict(
+    State(state): State<AppState>,
+    Query(query): Query<PredictQuery>,
+    request: Request,
+) -> Result<Json<PredictResponse>, ApiError> {
+    let _permit = state
+        .predict_permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many predictions in flight; try again shortly",
+            )
+        })?;
+    let model = resolve_model(&state, query.model.as_deref()).await?;
+    let config: ModelConfig =
+        serde_json::from_value(model.config.clone()).map_err(ApiError::internal)?;
+    let uploads = read_images(&state, request).await?;
+    let spec = ImageSpec {
+        size: config.image_size,
+        filter: state.settings.resize,
+        max_pixels: state.settings.max_pixels,
+    };
+    let images = tokio::task::spawn_blocking(move || {
+        uploads
+            .iter()
+            .enumerate()
+            .map(|(i, (name, bytes))| {
+                load_image(bytes, &spec).map_err(|e| decode_error(i, name, e))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let probabilities = state
+        .predictor
+        .predict(model.clone(), images)
+        .await
+        .map_err(ApiError::internal)?;
+    let classes = &model.classes;
+    let predictions = probabilities
+        .into_iter()
+        .map(|p| {
+            let positive = p >= 0.5;
+            let mut scores = Map::new();
+            scores.insert(classes[0].clone(), Value::from(1.0 - p));
+            scores.insert(classes[1].clone(), Value::from(p));
+            Prediction {
+                label: classes[usize::from(positive)].clone(),
+                probability: if positive { p } else { 1.0 - p },
+                scores,
+            }
+        })
+        .collect();
+    Ok(Json(PredictResponse {
+        model: model.id,
+        predictions,
+    }))
+}
+
+async fn resolve_model(state: &AppState, requested: Option<&str>) -> Result<ModelRecord, ApiError> {
+    match requested {
+        Some(text) => {
+            let id = uuid::Uuid::parse_str(text).map_err(|_| {
+                ApiError::bad_request(format!("model id {text:?} is not a UUID")).field("model")
+            })?;
+            models::get(&state.pool, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field("model"))
+        }
+        None => models::default_model(&state.pool).await?.ok_or_else(|| {
+            ApiError::not_found("no trained model yet: train one first (POST /v1/jobs)")
+                .field("model")
+        }),
+    }
+}
+
+fn decode_error(index: usize, name: &str, error: DecodeError) -> ApiError {
+    let status = if error.is_unprocessable() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    };
+    ApiError::new(status, format!("image {} ({name}): {error}", index + 1)).field("image")
+}
+
+/// The uploaded images with a name for error messages, in request order.
+async fn read_images(
+    state: &AppState,
+    request: Request,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let limit = state.settings.max_body_mb * 1024 * 1024;
+    let max_images = state.settings.max_images_per_request;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body over the limit of {} MiB",
+                state.settings.max_body_mb
+            ),
+        )
+    };
+    if let Some(length) = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if length > limit {
+            return Err(too_large());
+        }
+    }
+    if content_type.starts_with("image/") || content_type == "application/octet-stream" {
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| too_large())?;
+        return Ok(vec![("body".into(), bytes.to_vec())]);
+    }
+    if !content_type.starts_with("multipart/form-data") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send images as multipart/form-data `image` parts, or one raw image/* body",
+        ));
+    }
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
+    let mut images = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "malformed multipart body: {e}"
+                )))
+            }
+        };
+        if field.name() != Some("image") {
+            continue;
+        }
+        if images.len() == max_images {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("too many images: at most {max_images} per request"),
+            )
+            .field("image"));
+        }
+        let name = field.file_name().unwrap_or("unnamed").to_owned();
+        let bytes = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("malformed multipart body: {e}"))
+            }
+        })?;
+        images.push((name, bytes.to_vec()));
+    }
+    if images.is_empty() {
+        return Err(ApiError::bad_request("no `image` part in the multipart body").field("image"));
+    }
+    Ok(images)
+}

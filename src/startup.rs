@@ -1,0 +1,137 @@
+//! Wiring: load the weights, open the database, settle interrupted jobs, start the worker
+//! and predictor threads, bind, serve until SIGINT/SIGTERM, then stop cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::api::{build_router, AppState};
+use crate::configuration::Settings;
+use crate::jobs::worker::{self, recover_interrupted, WorkerConfig};
+use crate::jobs::{EventHub, WorkerHandle};
+use crate::model::ConvBase;
+use crate::predict::{Predictor, PredictorConfig};
+
+pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(settings.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped().await
+    })
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    worker: WorkerHandle,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let device = crate::device::parse(settings.device.as_deref())?;
+        let weights = settings.weights.clone();
+        let preprocessing = settings.preprocessing;
+        let load_device = device.clone();
+        // A missing or malformed weights file stops start-up with a message naming it.
+        let base = tokio::task::spawn_blocking(move || {
+            ConvBase::load(&weights, preprocessing, &load_device)
+        })
+        .await??;
+        tracing::info!(
+            weights = %settings.weights.display(),
+            sha256 = %base.weights_sha256,
+            preprocessing = %base.preprocessing,
+            device = %crate::device::describe(&device),
+            "conv base loaded"
+        );
+        let pool = crate::store::connect(&settings.data_dir).await?;
+        recover_interrupted(&pool).await?;
+        let hub = EventHub::new(1024);
+        let worker = worker::spawn(WorkerConfig {
+            pool: pool.clone(),
+            hub: hub.clone(),
+            base: base.clone(),
+            data_dir: settings.data_dir.clone(),
+            datasets_dir: settings.datasets_dir.clone(),
+            resize: settings.resize,
+            max_pixels: settings.max_pixels,
+        })?;
+        let predictor = Predictor::spawn(PredictorConfig {
+            base: base.clone(),
+            data_dir: settings.data_dir.clone(),
+            max_batch: settings.predict_max_batch,
+            max_wait: Duration::from_millis(settings.predict_max_wait_ms),
+        })?;
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let model_info = json!({
+            "weights": settings.weights,
+            "weights_sha256": base.weights_sha256,
+            "preprocessing": base.preprocessing,
+            "device": crate::device::describe(&device),
+        });
+        let state = AppState {
+            predict_permits: Arc::new(Semaphore::new(settings.max_concurrent_predicts)),
+            static_dir: std::env::var_os("VGGSERVE_STATIC_DIR")
+                .map(Into::into)
+                .unwrap_or_else(|| "static".into()),
+            settings: Arc::new(settings),
+            pool,
+            hub,
+            worker: worker.clone(),
+            predictor,
+            model_info: Arc::new(model_info),
+        };
+        Ok(Self {
+            listener,
+            state,
+            worker,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        // Tests and scripts read this line to find the port when binding port 0.
+        tracing::info!("listening on http://{addr}");
+        let router = build_router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("shutting down: stopping the worker after its current batch");
+        let worker = self.worker;
+        tokio::task::spawn_blocking(move || worker.shutdown()).await?;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

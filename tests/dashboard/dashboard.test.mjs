@@ -1,0 +1,271 @@
+// Browser test of the dashboard (static/) against the real vggserve server: Debian's Chromium,
+// driven by playwright-core, clicks through the page as a person would. It extracts features of
+// a tiny dataset and trains on them from the form, watches the curves fill from the event stream,
+// moves the smoothing slider, classifies a photo, and saves docs/dashboard.png.
+// Run it with tests/dashboard/run.sh (it installs Chromium and node_modules when missing).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SERVER_BIN = path.join(REPO, 'target/release/vggserve');
+const CHROMIUM = '/usr/bin/chromium';
+const EPOCHS = 3;
+// Per class and split: enough for every recipe to run, few enough for two CPU cores.
+const TINY = { train: 8, validation: 4 };
+const CLASSES = ['cats', 'dogs'];
+
+// Minutes, not seconds: the first job loads VGG16 on the CPU of a 2-core machine.
+const SERVER_START_MS = 120_000;
+const EXTRACT_MS = 300_000;
+const TRAIN_MS = 300_000;
+const PREDICT_MS = 120_000;
+
+let tmp;
+let server; // { proc, url, log: string[] }
+let browser;
+let page;
+const consoleErrors = [];
+
+function sharedDir() {
+  const shared = process.env.VGGSERVE_SHARED;
+  assert.ok(shared, 'VGGSERVE_SHARED is not set: it must name the shared/ folder (make test-dashboard sets it)');
+  return shared;
+}
+
+/** A tiny dataset in the `<name>/<split>/<class>/<image>` layout, from the shared photos. The
+ * photos are copied, not symlinked: the server refuses symlinks that lead out of its datasets
+ * directory (a dataset must not reach files elsewhere). */
+function makeTinyDataset(datasetsDir) {
+  const source = path.join(sharedDir(), 'datasets', 'cats_and_dogs_small');
+  for (const [split, count] of Object.entries(TINY)) {
+    for (const cls of CLASSES) {
+      const from = path.join(source, split, cls);
+      assert.ok(fs.existsSync(from), `shared photos missing: ${from}`);
+      const photos = fs.readdirSync(from).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, count);
+      assert.equal(photos.length, count, `need ${count} photos in ${from}`);
+      const to = path.join(datasetsDir, 'tiny', split, cls);
+      fs.mkdirSync(to, { recursive: true });
+      for (const p of photos) fs.copyFileSync(path.join(from, p), path.join(to, p));
+    }
+  }
+}
+
+/** Start the server on a free port and wait for its "listening on http://…" line. */
+function startServer(args) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(SERVER_BIN, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = [];
+    const state = { proc, log, url: null };
+    server = state; // known at once, so that after() stops it even when it never gets ready
+    const timer = setTimeout(() => {
+      reject(new Error(`server printed no "listening on" line within ${SERVER_START_MS / 1000} s; its output:\n${log.join('\n')}`));
+    }, SERVER_START_MS);
+    const onLine = (line) => {
+      log.push(line);
+      if (log.length > 400) log.shift();
+      const m = /listening on (http:\/\/\S+)/.exec(line);
+      if (m && !state.url) {
+        state.url = m[1].replace(/\/$/, '');
+        clearTimeout(timer);
+        resolve(state);
+      }
+    };
+    // Output arrives in chunks that need not end at a line break: split it into whole lines.
+    for (const stream of [proc.stdout, proc.stderr]) {
+      let rest = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop();
+        lines.forEach(onLine);
+      });
+      stream.on('end', () => rest && onLine(rest));
+    }
+    proc.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${SERVER_BIN}: ${e.message}`));
+    });
+    // 'close' (not 'exit') comes after the last output, so the report below is complete.
+    proc.on('close', (code, signal) => {
+      if (!state.url) {
+        clearTimeout(timer);
+        reject(new Error(`server exited (code ${code}, signal ${signal}) before listening; its output:\n${log.join('\n')}`));
+      }
+    });
+  });
+}
+
+async function stopServer() {
+  if (!server || server.proc.exitCode !== null || server.proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.proc.once('exit', resolve));
+  server.proc.kill('SIGTERM');
+  const timer = setTimeout(() => server.proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const serverLog = () => (server ? `\n--- last server output ---\n${server.log.slice(-40).join('\n')}` : '');
+
+/** Wait until the job finishes in the page's job list; fail with the job's own error if it fails. */
+async function waitForJob(id, timeout) {
+  const handle = await page.waitForFunction((jobId) => {
+    const row = document.querySelector(`[data-testid="job-row"][data-job-id="${jobId}"]`);
+    const status = row?.dataset.status;
+    return ['succeeded', 'failed', 'cancelled'].includes(status) ? status : false;
+  }, id, { timeout, polling: 250 });
+  const status = await handle.jsonValue();
+  if (status !== 'succeeded') {
+    const error = await page.evaluate((jobId) => window.vggserve.state.runs.get(jobId)?.job.error ?? '', id);
+    assert.fail(`job ${id} ${status}: ${error}${serverLog()}`);
+  }
+}
+
+/** Start the job described by the form and return its id (the page selects a job it started). */
+async function startJobFromForm() {
+  const before = await page.evaluate(() => window.vggserve.state.selected);
+  await page.click('#start-job');
+  const handle = await page.waitForFunction((prev) => {
+    const err = document.querySelector('#form-error');
+    if (err && !err.hidden) return { error: err.textContent };
+    const sel = window.vggserve.state.selected;
+    return sel && sel !== prev ? { id: sel } : false;
+  }, before, { timeout: 30_000 });
+  const { id, error } = await handle.jsonValue();
+  assert.ok(id, `the server refused the job: ${error}${serverLog()}`);
+  return id;
+}
+
+before(async () => {
+  const weights = path.join(sharedDir(), 'weights', 'vgg16-standin.safetensors');
+  assert.ok(fs.existsSync(weights), `VGG16 weights not found at ${weights}: the test needs them (it is never skipped)`);
+  assert.ok(fs.existsSync(SERVER_BIN), `${SERVER_BIN} not found: build it first (make build)`);
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: run tests/dashboard/run.sh, which installs it`);
+
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vggserve-dashboard-'));
+  const datasetsDir = path.join(tmp, 'datasets');
+  const dataDir = path.join(tmp, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  makeTinyDataset(datasetsDir);
+
+  await startServer([
+    'serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--datasets-dir', datasetsDir,
+    '--weights', weights, '--device', 'cpu',
+  ]);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
+});
+
+after(async () => {
+  // Always runs, also after a failure: nothing may outlive the test.
+  await browser?.close().catch(() => {});
+  await stopServer();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+// The steps below build on each other (the training uses the extracted features, and so on), so
+// they run in order; node's runner runs the tests of one file one after the other.
+
+let extractId;
+let trainId;
+
+test('the page loads and lists the tiny dataset', async () => {
+  await page.goto(`${server.url}/`);
+  assert.match(await page.title(), /vggserve/);
+  await page.waitForSelector('#dataset option[value="tiny"]', { state: 'attached', timeout: 30_000 });
+});
+
+test('extract features of the tiny dataset from the form', { timeout: EXTRACT_MS + 60_000 }, async () => {
+  await page.selectOption('#recipe', 'extract_features');
+  await page.selectOption('#dataset', 'tiny');
+  assert.equal(await page.inputValue('#image-size'), '150');
+  assert.equal(await page.inputValue('#batch-size'), '20');
+  extractId = await startJobFromForm();
+  await waitForJob(extractId, EXTRACT_MS);
+});
+
+test(`train on the features for ${EPOCHS} epochs; the accuracy chart fills as epochs arrive`, { timeout: TRAIN_MS + 60_000 }, async () => {
+  await page.selectOption('#recipe', 'train_features');
+  await page.selectOption('#dataset', 'tiny');
+  // The features picker is filled from the job list: it offers the job that just succeeded.
+  await page.waitForFunction((id) => document.querySelector('#features')?.value === id, extractId, { timeout: 30_000 });
+  assert.equal(await page.inputValue('#learning-rate'), '2e-5');
+  await page.fill('#epochs', String(EPOCHS));
+  trainId = await startJobFromForm();
+
+  // Points on the chart, counted in its data (series 1: the selected job's training accuracy).
+  await page.waitForFunction(
+    (n) => window.vggserve.charts.acc.data[1].filter((v) => v != null).length >= n,
+    EPOCHS, { timeout: TRAIN_MS, polling: 100 });
+  await waitForJob(trainId, TRAIN_MS);
+  const { x, acc, loss } = await page.evaluate(() => ({
+    x: window.vggserve.charts.acc.data[0],
+    acc: window.vggserve.charts.acc.data[1],
+    loss: window.vggserve.charts.loss.data[1],
+  }));
+  // Exactly one point per epoch: events replayed on (re)connect must not duplicate any.
+  assert.equal(x.length, EPOCHS, `epochs on the x axis: ${JSON.stringify(x)}`);
+  assert.equal(new Set(x).size, EPOCHS);
+  assert.equal(acc.filter((v) => v != null).length, EPOCHS);
+  assert.equal(loss.filter((v) => v != null).length, EPOCHS);
+});
+
+test('the smoothing slider changes the smoothed series (an EMA, first point unchanged)', async () => {
+  const read = () => page.evaluate(() => ({ raw: window.vggserve.charts.loss.data[1], smooth: window.vggserve.charts.loss.data[2] }));
+  const before = await read();
+  await page.fill('#smoothing', '0.2');
+  const after = await read();
+  assert.equal(await page.textContent('#smoothing-value'), '0.20');
+  assert.notDeepEqual(after.smooth, before.smooth, 'the smoothed loss did not change with the slider');
+  // smoothed[i] = smoothed[i-1] * f + raw[i] * (1 - f); smoothed[0] = raw[0]
+  let prev = null;
+  after.raw.forEach((v, i) => {
+    const want = prev == null ? v : prev * 0.2 + v * 0.8;
+    assert.ok(Math.abs(after.smooth[i] - want) < 1e-9, `smoothed[${i}] = ${after.smooth[i]}, want ${want}`);
+    prev = want;
+  });
+  await page.fill('#smoothing', '0.8');
+});
+
+test('a photo from the test split is classified as cats or dogs', { timeout: PREDICT_MS + 30_000 }, async () => {
+  const modelId = await page.evaluate((id) => window.vggserve.state.runs.get(id)?.job.model_id, trainId);
+  assert.ok(modelId, 'the training job names no model_id');
+  // The model list and the predict picker refresh when the job ends.
+  await page.waitForSelector(`[data-testid="model-row"][data-model-id="${modelId}"]`, { timeout: 30_000 });
+  await page.selectOption('#predict-model', modelId);
+  const testCats = path.join(sharedDir(), 'datasets', 'cats_and_dogs_small', 'test', 'cats');
+  const photo = path.join(testCats, fs.readdirSync(testCats).filter((f) => /\.jpe?g$/i.test(f)).sort()[0]);
+  await page.setInputFiles('#predict-files', photo);
+  const handle = await page.waitForFunction(() => {
+    const err = document.querySelector('#predict-error');
+    if (err && !err.hidden) return { error: err.textContent };
+    const card = document.querySelector('[data-testid="prediction"]:not(.pending)');
+    return card ? { label: card.querySelector('[data-testid="prediction-label"]').textContent } : false;
+  }, null, { timeout: PREDICT_MS });
+  const { label, error } = await handle.jsonValue();
+  assert.ok(!error, `prediction failed: ${error}${serverLog()}`);
+  assert.ok(CLASSES.includes(label), `label ${JSON.stringify(label)} is neither cats nor dogs`);
+});
+
+test('screenshot of the finished job with its curves, and no console errors', async () => {
+  assert.equal(await page.evaluate(() => window.vggserve.state.selected), trainId);
+  fs.mkdirSync(path.join(REPO, 'docs'), { recursive: true });
+  await page.screenshot({ path: path.join(REPO, 'docs', 'dashboard.png'), fullPage: true });
+  assert.deepEqual(consoleErrors, [], 'the page logged errors');
+});
