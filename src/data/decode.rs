@@ -76,6 +76,15 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, DecodeError
     // 4 bytes per pixel (RGBA) plus headroom for the decoder's own buffers.
     limits.max_alloc = Some(max_pixels.saturating_mul(8));
     reader.limits(limits);
+    // The JPEG decoder pads a truncated scan with grey instead of failing; a JPEG whose
+    // end-of-image marker is missing is cut short, and must not be classified as if whole.
+    if reader.format() == Some(image::ImageFormat::Jpeg)
+        && !bytes.windows(2).any(|w| w == [0xFF, 0xD9])
+    {
+        return Err(DecodeError::Corrupt(
+            "truncated JPEG (no end-of-image marker)".into(),
+        ));
+    }
     let mut decoder = reader.into_decoder().map_err(classify)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > max_pixels {
@@ -148,6 +157,15 @@ mod tests {
             decode_rgb(b"hello, not an image", 100),
             Err(DecodeError::UnsupportedFormat)
         );
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageRgb8(RgbImage::new(32, 32))
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        assert!(decode_rgb(&jpeg, 10_000).is_ok());
+        assert!(matches!(
+            decode_rgb(&jpeg[..jpeg.len() - 10], 10_000),
+            Err(DecodeError::Corrupt(_))
+        ));
         let bytes = png(20, 20);
         assert!(matches!(
             decode_rgb(&bytes[..bytes.len() / 2], 1000),

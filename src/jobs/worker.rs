@@ -36,11 +36,14 @@ pub struct WorkerConfig {
     pub max_pixels: u64,
 }
 
+/// The job running now and its cancel flag.
+type CurrentJob = Arc<Mutex<Option<(Uuid, Arc<AtomicBool>)>>>;
+
 /// The async side's handle on the worker thread.
 #[derive(Clone)]
 pub struct WorkerHandle {
     wake: mpsc::Sender<()>,
-    current: Arc<Mutex<Option<(Uuid, Arc<AtomicBool>)>>>,
+    current: CurrentJob,
     shutdown: Arc<AtomicBool>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }

@@ -140,7 +140,7 @@ pub async fn insert(
     params: &Value,
     max_queued: i64,
 ) -> Result<Job, JobStoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
         .fetch_one(&mut *tx)
         .await?;
@@ -225,7 +225,7 @@ pub async fn queued_count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
 
 /// Mark the oldest queued job running and return it with its status event id.
 pub async fn claim_next(pool: &SqlitePool) -> Result<Option<(Job, StoredEvent)>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let id: Option<String> = sqlx::query_scalar(
         "UPDATE jobs SET status = 'running', started_at = ? \
          WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING id",
@@ -270,7 +270,7 @@ pub async fn record_epoch(
     id: Uuid,
     epoch: &EpochMetrics,
 ) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     sqlx::query(
         "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -309,7 +309,7 @@ pub async fn finish(
     status: JobStatus,
     outcome: &Outcome,
 ) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     sqlx::query(
         "UPDATE jobs SET status = ?, finished_at = ?, result = ?, model_id = ?, error = ? WHERE id = ?",
     )
@@ -343,7 +343,7 @@ pub enum CancelOutcome {
 }
 
 pub async fn request_cancel(pool: &SqlitePool, id: Uuid) -> Result<CancelOutcome, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -396,7 +396,7 @@ pub async fn interrupted(pool: &SqlitePool) -> Result<Vec<Job>, sqlx::Error> {
 
 /// Put an interrupted job back at the front of the queue to resume from its checkpoint.
 pub async fn requeue_for_resume(pool: &SqlitePool, id: Uuid) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     // A resumed job keeps its place: it is claimed before anything queued after it.
     sqlx::query("UPDATE jobs SET status = 'queued' WHERE id = ?")
         .bind(id.to_string())
@@ -419,7 +419,7 @@ pub async fn record_event(
     kind: &str,
     data: &Value,
 ) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let event = insert_event(&mut tx, job_id, kind, data).await?;
     tx.commit().await?;
     Ok(event)

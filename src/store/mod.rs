@@ -42,3 +42,12 @@ pub async fn connect(data_dir: &Path) -> anyhow::Result<SqlitePool> {
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Start a transaction that will write. `BEGIN IMMEDIATE` takes SQLite's write lock up
+/// front: a deferred transaction that reads first and writes later cannot upgrade its lock
+/// while another connection writes, and SQLite then fails at once instead of waiting.
+pub(crate) async fn begin_write(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}

@@ -114,7 +114,7 @@ pub async fn default_model(pool: &SqlitePool) -> Result<Option<ModelRecord>, sql
 
 /// Mark one model default (and no other). False if it does not exist.
 pub async fn set_default(pool: &SqlitePool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM models WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(&mut *tx)

@@ -2,6 +2,7 @@
 //! 1. `extract_features` + `train_on_features` (dense head on cached conv features),
 //! 2. `train_end_to_end` with augmentation through the frozen base,
 //! 3. the same with the top conv layers unfrozen (fine-tuning),
+//!
 //! and `evaluate` of a trained model on a split.
 
 use std::path::Path;
@@ -283,13 +284,16 @@ fn finish(
     })
 }
 
+/// Decoded images (HWC bytes), their labels, and the files that could not be read.
+type Decoded = (Vec<Vec<u8>>, Vec<usize>, Vec<String>);
+
 /// Decode a list of samples into memory (HWC bytes), skipping unreadable files.
 fn decode_all(
     ctx: &mut Context,
     samples: &[Sample],
     spec: ImageSpec,
     what: &str,
-) -> Result<(Vec<Vec<u8>>, Vec<usize>, Vec<String>), TrainError> {
+) -> Result<Decoded, TrainError> {
     let paths = samples.iter().map(|s| s.path.clone()).collect();
     let (mut images, mut labels, mut bad) = (Vec::new(), Vec::new(), Vec::new());
     for batch in prefetch(paths, 50, spec, 2) {

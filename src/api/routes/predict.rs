@@ -48,10 +48,11 @@ pub async fn predict(
                 "too many predictions in flight; try again shortly",
             )
         })?;
+    // Read (and bound) the upload first: an oversized body is 413 whatever the model.
+    let uploads = read_images(&state, request).await?;
     let model = resolve_model(&state, query.model.as_deref()).await?;
     let config: ModelConfig =
         serde_json::from_value(model.config.clone()).map_err(ApiError::internal)?;
-    let uploads = read_images(&state, request).await?;
     let spec = ImageSpec {
         size: config.image_size,
         filter: state.settings.resize,

@@ -1,0 +1,331 @@
+//! Every invalid request gets the right 4xx with a JSON body naming the problem, and the
+//! service stays healthy.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+async fn expect(response: reqwest::Response, status: u16, field: Option<&str>) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+    body
+}
+
+#[tokio::test]
+async fn invalid_jobs_are_refused_with_the_field_named() {
+    let app = spawn_app().await;
+    let unknown = uuid::Uuid::new_v4();
+    for (body, status, field) in [
+        (json!({"kind": "dance", "dataset": "tiny"}), 400, "kind"),
+        (json!({"dataset": "tiny"}), 400, "kind"),
+        (
+            json!({"kind": "extract_features", "dataset": "tiny", "colour": 1}),
+            400,
+            "colour",
+        ),
+        (
+            json!({"kind": "train", "dataset": "tiny", "augment": true, "epochs": 0}),
+            422,
+            "epochs",
+        ),
+        (
+            json!({"kind": "train", "dataset": "tiny", "augment": true, "epochs": 100000}),
+            422,
+            "epochs",
+        ),
+        (
+            json!({"kind": "train", "dataset": "tiny", "augment": true, "learning_rate": -0.1}),
+            422,
+            "learning_rate",
+        ),
+        (
+            json!({"kind": "train", "dataset": "tiny", "augment": true, "batch_size": -3}),
+            400,
+            "",
+        ),
+        (json!({"kind": "train", "dataset": "tiny"}), 422, "features"),
+        (
+            json!({"kind": "train", "dataset": "tiny", "features": unknown}),
+            404,
+            "features",
+        ),
+        (
+            json!({"kind": "fine_tune", "dataset": "tiny", "from_model": unknown}),
+            404,
+            "from_model",
+        ),
+        (
+            json!({"kind": "fine_tune", "dataset": "tiny", "from_model": unknown, "unfreeze_from": "block9"}),
+            422,
+            "unfreeze_from",
+        ),
+        (
+            json!({"kind": "evaluate", "dataset": "tiny", "model": unknown, "split": "holdout"}),
+            422,
+            "split",
+        ),
+        (
+            json!({"kind": "extract_features", "dataset": "nope"}),
+            404,
+            "dataset",
+        ),
+        (
+            json!({"kind": "extract_features", "dataset": "../tiny"}),
+            400,
+            "dataset",
+        ),
+        (
+            json!({"kind": "extract_features", "dataset": "a/b"}),
+            400,
+            "dataset",
+        ),
+        (
+            json!({"kind": "extract_features", "dataset": "a\\b"}),
+            400,
+            "dataset",
+        ),
+        (
+            json!({"kind": "extract_features", "dataset": "a\u{0}b"}),
+            400,
+            "dataset",
+        ),
+        (
+            json!({"kind": "extract_features", "dataset": "tiny", "image_size": 4}),
+            422,
+            "image_size",
+        ),
+    ] {
+        let response = app.post_job(body.clone()).await;
+        let got = response.status().as_u16();
+        assert_eq!(got, status, "{body} → {:?}", response.text().await);
+        let response = app.post_job(body.clone()).await;
+        expect(response, status, (!field.is_empty()).then_some(field)).await;
+    }
+    // Not JSON, malformed JSON.
+    let response = app
+        .client
+        .post(format!("{}/v1/jobs", app.url))
+        .body("kind=train")
+        .send()
+        .await
+        .unwrap();
+    expect(response, 415, None).await;
+    let response = app
+        .client
+        .post(format!("{}/v1/jobs", app.url))
+        .header("content-type", "application/json")
+        .body("{\"kind\": ")
+        .send()
+        .await
+        .unwrap();
+    expect(response, 400, None).await;
+    // Nothing was queued by any of that, and the service is healthy.
+    let (_, jobs) = app.get_json("/v1/jobs").await;
+    assert_eq!(jobs, json!([]));
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_and_bad_uploads() {
+    let app = spawn_app().await;
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/v1/jobs/{unknown}"),
+        format!("/v1/models/{unknown}"),
+        format!("/v1/jobs/{unknown}/events"),
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        expect(response, 404, None).await;
+    }
+    for path in [
+        "/v1/jobs/not-a-uuid",
+        "/v1/models/42",
+        "/v1/jobs/xyz/events",
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        expect(response, 400, Some("id")).await;
+    }
+    let response = app
+        .client
+        .get(format!("{}/v1/jobs?status=sleeping", app.url))
+        .send()
+        .await
+        .unwrap();
+    expect(response, 400, Some("status")).await;
+    let response = app
+        .client
+        .get(format!("{}/v1/nothing-here", app.url))
+        .send()
+        .await
+        .unwrap();
+    expect(response, 404, None).await;
+
+    // Predict before any model exists, then with a model but bad images.
+    let jpeg = std::fs::read(app.photo("test", "cats", 0)).unwrap();
+    let raw = |bytes: Vec<u8>, content_type: &str| {
+        app.client
+            .post(format!("{}/v1/predict", app.url))
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+    };
+    expect(
+        raw(jpeg.clone(), "image/jpeg").await.unwrap(),
+        404,
+        Some("model"),
+    )
+    .await;
+    let extract = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    app.wait_for(&extract, std::time::Duration::from_secs(300))
+        .await;
+    let train = app
+        .queue(json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 1}))
+        .await;
+    app.wait_for(&train, std::time::Duration::from_secs(300))
+        .await;
+
+    expect(
+        raw(b"definitely not an image".to_vec(), "image/jpeg")
+            .await
+            .unwrap(),
+        415,
+        Some("image"),
+    )
+    .await;
+    expect(
+        raw(Vec::new(), "image/png").await.unwrap(),
+        415,
+        Some("image"),
+    )
+    .await;
+    expect(
+        raw(jpeg[..jpeg.len() / 3].to_vec(), "image/jpeg")
+            .await
+            .unwrap(),
+        422,
+        Some("image"),
+    )
+    .await;
+    expect(raw(jpeg.clone(), "text/plain").await.unwrap(), 415, None).await;
+    let response = app
+        .client
+        .post(format!("{}/v1/predict?model=nope", app.url))
+        .header("content-type", "image/jpeg")
+        .body(jpeg.clone())
+        .send()
+        .await
+        .unwrap();
+    expect(response, 400, Some("model")).await;
+    let response = app
+        .client
+        .post(format!("{}/v1/predict?model={unknown}", app.url))
+        .header("content-type", "image/jpeg")
+        .body(jpeg.clone())
+        .send()
+        .await
+        .unwrap();
+    expect(response, 404, Some("model")).await;
+    let form = reqwest::multipart::Form::new().text("note", "no image here");
+    let response = app
+        .client
+        .post(format!("{}/v1/predict", app.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    expect(response, 400, Some("image")).await;
+    // An image that declares 20000×20000 pixels is refused from its header alone.
+    let header = png_header(20_000, 20_000);
+    expect(raw(header, "image/png").await.unwrap(), 422, Some("image")).await;
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+    // The good photo still works after all that.
+    assert_eq!(raw(jpeg, "image/jpeg").await.unwrap().status(), 200);
+}
+
+/// A PNG signature and IHDR chunk declaring `width`×`height` RGB, with no pixel data.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend(&ihdr);
+    let crc = crc32fast::hash(&chunk);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend((ihdr.len() as u32).to_be_bytes());
+    out.extend(chunk);
+    out.extend(crc.to_be_bytes());
+    out
+}
+
+#[tokio::test]
+async fn limits_answer_429_and_413() {
+    let app = spawn_app_with(&["--max-queued-jobs", "1", "--max-body-mb", "1"]).await;
+    // The worker claims the first job quickly; keep it busy so the next ones queue.
+    let long = json!({"kind": "train", "dataset": "tiny", "augment": true, "epochs": 100, "steps_per_epoch": 3, "validation_steps": 1, "batch_size": 2});
+    let first = app.queue(long).await;
+    app.wait_until(&first, std::time::Duration::from_secs(120), |j| {
+        j["status"] == "running"
+    })
+    .await;
+    app.queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    let response = app
+        .post_job(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    expect(response, 429, None).await;
+    // 413 from the declared length alone: the server must answer without reading 2 MiB
+    // (it closes the connection, so speak raw HTTP and send only the head).
+    let status = raw_post_head(&app.url, "/v1/predict", "image/jpeg", 2 * 1024 * 1024).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let response = app
+        .client
+        .post(format!("{}/v1/jobs/{first}/cancel", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+}
+
+/// Send only the head of a POST declaring `length` body bytes; return the status line.
+async fn raw_post_head(url: &str, path: &str, content_type: &str, length: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 1024];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read(&mut response),
+    )
+    .await
+    .expect("the server must answer before the body arrives")
+    .unwrap();
+    String::from_utf8_lossy(&response[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}

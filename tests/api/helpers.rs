@@ -1,0 +1,272 @@
+//! `spawn_app()`: a real `vggserve serve` process on port 0 with a fresh data dir, the
+//! stand-in weights and a small dataset of shared photos; plus an SSE reader and helpers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::shared::{require, standin_weights};
+
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub root: tempfile::TempDir,
+    child: Child,
+    extra_args: Vec<String>,
+}
+
+/// Per class: how many photos each split of the `tiny` dataset gets.
+const TINY: [(&str, usize); 3] = [("train", 10), ("validation", 5), ("test", 5)];
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
+    let root = tempfile::tempdir().unwrap();
+    make_tiny_dataset(&root.path().join("datasets"));
+    let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+    let (child, url) = start_server(root.path(), &extra_args);
+    TestApp {
+        url,
+        client: reqwest::Client::new(),
+        root,
+        child,
+        extra_args,
+    }
+}
+
+/// Symlink the first photos of each class of the shared dataset into `<dir>/tiny`.
+pub fn make_tiny_dataset(datasets: &Path) {
+    let source = require("datasets/cats_and_dogs_small");
+    for (split, count) in TINY {
+        for class in ["cats", "dogs"] {
+            let dir = datasets.join("tiny").join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(source.join(split).join(class))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for file in files.into_iter().take(count) {
+                std::os::unix::fs::symlink(&file, dir.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+}
+
+fn start_server(root: &Path, extra_args: &[String]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vggserve"))
+        .arg("serve")
+        .args(["--addr", "127.0.0.1:0", "--device", "cpu"])
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .arg("--datasets-dir")
+        .arg(root.join("datasets"))
+        .arg("--weights")
+        .arg(standin_weights())
+        .args(extra_args)
+        .env(
+            "VGGSERVE_STATIC_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("static"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawning vggserve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("vggserve exited before listening")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining the server's log into a file (shown when a test fails) so the server
+    // never blocks on a full pipe.
+    let log_path = root.join("server.log");
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .unwrap();
+        for line in lines.map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
+        }
+    });
+    (child, url)
+}
+
+impl TestApp {
+    /// Kill the process at once (SIGKILL: no clean-up) and start a new one on the same data.
+    pub fn crash_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (child, url) = start_server(self.root.path(), &self.extra_args);
+        self.child = child;
+        self.url = url;
+    }
+
+    pub async fn post_job(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/jobs", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Queue a job that must be accepted; returns its id.
+    pub async fn queue(&self, body: Value) -> String {
+        let response = self.post_job(body).await;
+        assert_eq!(response.status(), 202, "{:?}", response.text().await);
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn job(&self, id: &str) -> Value {
+        self.get_json(&format!("/v1/jobs/{id}")).await.1
+    }
+
+    /// Poll until the job reaches a terminal status (or fail after `limit`).
+    pub async fn wait_for(&self, id: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let job = self.job(id).await;
+            if matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            ) {
+                return job;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "job {id} still {} after {limit:?}",
+                job["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Poll until `predicate(job)` holds.
+    pub async fn wait_until(
+        &self,
+        id: &str,
+        limit: Duration,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let job = self.job(id).await;
+            if predicate(&job) {
+                return job;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "job {id} never reached the state: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Read a job's SSE stream to its end: (id, event, data) triples.
+    pub async fn events(
+        &self,
+        id: &str,
+        last_event_id: Option<&str>,
+    ) -> Vec<(String, String, Value)> {
+        let mut request = self.client.get(format!("{}/v1/jobs/{id}/events", self.url));
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last);
+        }
+        let response = tokio::time::timeout(Duration::from_secs(600), request.send())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let body = tokio::time::timeout(Duration::from_secs(600), response.text())
+            .await
+            .expect("SSE stream did not end")
+            .unwrap();
+        parse_sse(&body)
+    }
+
+    pub fn photo(&self, split: &str, class: &str, index: usize) -> PathBuf {
+        let dir = self
+            .root
+            .path()
+            .join("datasets/tiny")
+            .join(split)
+            .join(class);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files[index].clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.root.path().join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- server log (last lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn parse_sse(body: &str) -> Vec<(String, String, Value)> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let (mut id, mut event, mut data) =
+                (String::new(), String::from("message"), String::new());
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            (!data.is_empty()).then(|| (id, event, serde_json::from_str(&data).unwrap()))
+        })
+        .collect()
+}
+
+pub fn ids_of(events: &[(String, String, Value)], kind: &str) -> Vec<i64> {
+    events
+        .iter()
+        .filter(|(_, e, _)| e == kind)
+        .map(|(id, _, _)| id.parse().unwrap())
+        .collect()
+}

@@ -1,0 +1,248 @@
+//! Each job kind runs to `succeeded` through the API, SSE delivers its epochs live, on
+//! replay and after `Last-Event-ID`, and the trained models answer `/predict`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{ids_of, spawn_app};
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+#[tokio::test]
+async fn features_recipe_streams_epochs_and_serves_predictions() {
+    let app = spawn_app().await;
+    let extract = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    let job = app.wait_for(&extract, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["splits"]["train"]["images"], 20);
+    assert_eq!(
+        job["result"]["splits"]["train"]["shape"],
+        json!([20, 512, 4, 4])
+    );
+    assert_eq!(
+        job["progress"],
+        json!({"done": 40, "total": 40, "unit": "images"})
+    );
+
+    // Subscribe before the job runs: epochs 1..=N must arrive live and in order.
+    let train = app
+        .queue(json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 4, "seed": 7}))
+        .await;
+    let live = app.events(&train, None).await;
+    let epochs: Vec<i64> = live
+        .iter()
+        .filter(|(_, e, _)| e == "epoch")
+        .map(|(_, _, d)| d["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3, 4]);
+    let statuses: Vec<&str> = live
+        .iter()
+        .filter(|(_, e, _)| e == "status")
+        .map(|(_, _, d)| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["queued", "running", "succeeded"]);
+    let epoch = &live.iter().find(|(_, e, _)| e == "epoch").unwrap().2;
+    for key in ["loss", "acc", "val_loss", "val_acc", "seconds"] {
+        assert!(epoch[key].is_number(), "epoch lacks {key}: {epoch}");
+    }
+
+    // A late client gets the same recorded events; Last-Event-ID resumes after one.
+    let replay = app.events(&train, None).await;
+    assert_eq!(ids_of(&replay, "epoch"), ids_of(&live, "epoch"));
+    let first_epoch_id = ids_of(&live, "epoch")[0].to_string();
+    let resumed = app.events(&train, Some(&first_epoch_id)).await;
+    assert_eq!(
+        ids_of(&resumed, "epoch"),
+        ids_of(&live, "epoch")[1..].to_vec()
+    );
+    assert!(resumed
+        .iter()
+        .all(|(id, _, _)| id.parse::<i64>().unwrap() >= first_epoch_id.parse::<i64>().unwrap()));
+
+    let job = app.job(&train).await;
+    assert_eq!(job["status"], "succeeded");
+    assert_eq!(job["epochs"].as_array().unwrap().len(), 4);
+    assert!(
+        job["result"]["test"]["acc"].is_number(),
+        "training evaluates on test: {job}"
+    );
+    let model = job["model_id"].as_str().unwrap().to_string();
+    let (status, record) = app.get_json(&format!("/v1/models/{model}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(record["recipe"], "features");
+    assert_eq!(record["classes"], json!(["cats", "dogs"]));
+    assert_eq!(record["source_job"], train.as_str());
+
+    // Same seed, same data: the same curve.
+    let again = app
+        .queue(json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 4, "seed": 7}))
+        .await;
+    let again = app.wait_for(&again, LIMIT).await;
+    let losses = |job: &Value| {
+        job["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["loss"].as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&again), losses(&app.job(&train).await));
+
+    // Predict: one and several images (multipart, in order), and a raw body, on both routes.
+    let cat = app.photo("test", "cats", 0);
+    let dog = app.photo("test", "dogs", 0);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(std::fs::read(&cat).unwrap()).file_name("cat.jpg"),
+        )
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(std::fs::read(&dog).unwrap()).file_name("dog.jpg"),
+        );
+    let response = app
+        .client
+        .post(format!("{}/v1/predict?model={model}", app.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["model"], model.as_str());
+    let predictions = body["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 2);
+    for p in predictions {
+        let label = p["label"].as_str().unwrap();
+        assert!(label == "cats" || label == "dogs");
+        let (c, d) = (
+            p["scores"]["cats"].as_f64().unwrap(),
+            p["scores"]["dogs"].as_f64().unwrap(),
+        );
+        assert!((c + d - 1.0).abs() < 1e-5);
+        assert!((p["probability"].as_f64().unwrap() - c.max(d)).abs() < 1e-6);
+    }
+    let raw = app
+        .client
+        .post(format!("{}/predict", app.url))
+        .header("content-type", "image/jpeg")
+        .body(std::fs::read(&dog).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    let raw: Value = raw.json().await.unwrap();
+    assert_eq!(raw["predictions"].as_array().unwrap().len(), 1);
+    // The raw body and the second multipart part are the same photo: the same answer.
+    // (Batches of 1 and 2 may differ in the last float bits, not more.)
+    let dogs = |p: &Value| p["scores"]["dogs"].as_f64().unwrap();
+    assert!((dogs(&raw["predictions"][0]) - dogs(&predictions[1])).abs() < 1e-5);
+
+    // Evaluate the model on the test split.
+    let evaluate = app
+        .queue(json!({"kind": "evaluate", "dataset": "tiny", "model": model}))
+        .await;
+    let job = app.wait_for(&evaluate, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["images"], 10);
+    assert!(job["result"]["acc"].as_f64().unwrap() >= 0.0);
+
+    // Models: default, list, delete.
+    let second = again["model_id"].as_str().unwrap();
+    let response = app
+        .client
+        .put(format!("{}/v1/models/{model}/default", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, models) = app.get_json("/v1/models").await;
+    assert_eq!(models.as_array().unwrap().len(), 2);
+    let default: Vec<&Value> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["is_default"] == true)
+        .collect();
+    assert_eq!(default.len(), 1);
+    assert_eq!(default[0]["id"], model.as_str());
+    let response = app
+        .client
+        .delete(format!("{}/v1/models/{second}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.get_json(&format!("/v1/models/{second}")).await.0, 404);
+    assert!(!app.root.path().join("data/models").join(second).exists());
+}
+
+#[tokio::test]
+async fn augmented_training_then_fine_tuning_moves_only_block5() {
+    let app = spawn_app().await;
+    let small = json!({"epochs": 2, "steps_per_epoch": 2, "validation_steps": 1, "batch_size": 4});
+    let mut body = json!({"kind": "train", "dataset": "tiny", "augment": true});
+    body.as_object_mut()
+        .unwrap()
+        .extend(small.as_object().unwrap().clone());
+    let train = app.queue(body).await;
+    let job = app.wait_for(&train, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["epochs"].as_array().unwrap().len(), 2);
+    let model = job["model_id"].as_str().unwrap().to_string();
+
+    let mut body = json!({"kind": "fine_tune", "dataset": "tiny", "from_model": model});
+    body.as_object_mut()
+        .unwrap()
+        .extend(small.as_object().unwrap().clone());
+    let tune = app.queue(body).await;
+    let events = app.events(&tune, None).await;
+    assert_eq!(ids_of(&events, "epoch").len(), 2);
+    let job = app.job(&tune).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["params"]["unfreeze_from"], "block5_conv1");
+    let tuned = job["model_id"].as_str().unwrap();
+    let (_, record) = app.get_json(&format!("/v1/models/{tuned}")).await;
+    assert_eq!(record["recipe"], "fine_tuned");
+    assert_eq!(record["config"]["includes_base"], true);
+
+    // In the saved model, blocks 1–4 are the pretrained weights bit for bit; block 5 moved.
+    let artifact = app
+        .root
+        .path()
+        .join("data/models")
+        .join(tuned)
+        .join("model.safetensors");
+    let (saved, _) = vggserve::tensor_io::read_f32_safetensors(&artifact).unwrap();
+    let (pretrained, _) =
+        vggserve::tensor_io::read_f32_safetensors(&crate::shared::standin_weights()).unwrap();
+    let torch_index = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
+    for (conv, index) in torch_index.iter().enumerate() {
+        let ours = &saved[&format!("base.convs.{conv}.weight")];
+        let original = &pretrained[&format!("features.{index}.weight")];
+        assert_eq!(ours.shape, original.shape);
+        if conv < 10 {
+            assert!(ours.data == original.data, "frozen conv {conv} changed");
+        } else {
+            assert!(
+                ours.data != original.data,
+                "trainable conv {conv} did not move"
+            );
+        }
+    }
+
+    // The fine-tuned model predicts.
+    let cat = std::fs::read(app.photo("test", "cats", 1)).unwrap();
+    let response = app
+        .client
+        .post(format!("{}/v1/predict?model={tuned}", app.url))
+        .header("content-type", "image/jpeg")
+        .body(cat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
