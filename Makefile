@@ -20,9 +20,9 @@ venv: $(STAMP)
 # torch==2.9.0 is the version burn-tch 0.22 (tch 0.22) is written against; pinned because the
 # LIBTORCH route skips tch's own version check. $(LIBTORCH) is a stable link to
 # site-packages/torch whatever the Python minor version, so .cargo/config.toml can name it.
-$(STAMP):
+$(STAMP): tests/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==$(TORCH)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==$(TORCH) -r tests/requirements.txt
 	ln -sfn "$$($(VENV)/bin/python -c "import os, torch; print(os.path.relpath(os.path.dirname(torch.__file__), \"$(VENV)\"))")" $(LIBTORCH)
 	touch $@
 

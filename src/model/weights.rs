@@ -108,7 +108,7 @@ impl WeightSet {
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let (tensors, declared) = match format {
             WeightsFormat::Safetensors => read_safetensors(path, &bytes)?,
-            WeightsFormat::Pytorch => (read_pytorch(path, bytes)?, None),
+            WeightsFormat::Pytorch => (read_pytorch(path)?, None),
             WeightsFormat::KerasH5 => (read_keras_h5(path)?, Some(Preprocessing::Caffe)),
         };
         let set = Self {
@@ -285,15 +285,15 @@ fn declared_preprocessing(
         .map(|_| Preprocessing::Rgb01))
 }
 
-fn read_pytorch(path: &Path, bytes: Vec<u8>) -> Result<HashMap<String, RawTensor>, WeightsError> {
+fn read_pytorch(path: &Path) -> Result<HashMap<String, RawTensor>, WeightsError> {
     use burn::store::pytorch_reader::{DType, PytorchReader};
     let format_error = |message: String| WeightsError::Format {
         path: path.to_owned(),
         format: "PyTorch checkpoint",
         message,
     };
-    let reader = PytorchReader::from_reader(std::io::Cursor::new(bytes), None)
-        .map_err(|e| format_error(e.to_string()))?;
+    // From the path: `from_reader` takes a bare pickle, not the zip checkpoint torch.save writes.
+    let reader = PytorchReader::new(path).map_err(|e| format_error(e.to_string()))?;
     let mut tensors = HashMap::new();
     for (name, tensor) in reader.into_tensors() {
         // A full torchvision state dict also holds `classifier.*`: only the base is ours.
