@@ -30,7 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-SHARED = os.environ.get("VGGSERVE_SHARED", "/work/shared")
+SHARED = os.environ.get(
+    "VGGSERVE_SHARED",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared"),
+)
 WEIGHTS = os.path.join(SHARED, "weights", "vgg16-standin.safetensors")
 GOLDEN = os.path.join(SHARED, "fixtures", "vgg16-golden.safetensors")
 DATASET = os.path.join(SHARED, "datasets", "cats_and_dogs_small")

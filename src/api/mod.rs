@@ -30,6 +30,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi::openapi))
         .route("/v1/datasets", get(routes::datasets::list))
         .route(
+            "/v1/cache",
+            get(routes::cache::stats).delete(routes::cache::clear),
+        )
+        .route(
             "/v1/jobs",
             post(routes::jobs::create).get(routes::jobs::list),
         )

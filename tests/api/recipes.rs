@@ -246,3 +246,60 @@ async fn augmented_training_then_fine_tuning_moves_only_block5() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_second_extraction_reuses_cached_features() {
+    let app = spawn_app().await;
+    let first = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    let first = app.wait_for(&first, LIMIT).await;
+    assert_eq!(first["result"]["cache"], json!({"hits": 0, "computed": 40}));
+    let (status, stats) = app.get_json("/v1/cache").await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["entries"], 40);
+    assert_eq!(stats["bytes"], 40 * 512 * 4 * 4 * 4);
+
+    let second = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    let second_job = app.wait_for(&second, LIMIT).await;
+    assert_eq!(
+        second_job["result"]["cache"],
+        json!({"hits": 40, "computed": 0})
+    );
+    // Same features, bit for bit, whether computed or cached.
+    for split in ["train", "validation", "test"] {
+        let read = |job: &str| {
+            let path = app
+                .root
+                .path()
+                .join("data/features")
+                .join(job)
+                .join(format!("{split}.safetensors"));
+            vggserve::tensor_io::read_f32_safetensors(&path).unwrap().0
+        };
+        let (a, b) = (read(first["id"].as_str().unwrap()), read(&second));
+        assert!(
+            a["features"].data == b["features"].data,
+            "{split} features differ"
+        );
+        assert!(a["labels"].data == b["labels"].data);
+    }
+    // Another size is another cache entry; clearing empties it.
+    let other = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny", "image_size": 64}))
+        .await;
+    assert_eq!(
+        app.wait_for(&other, LIMIT).await["result"]["cache"]["computed"],
+        40
+    );
+    let response = app
+        .client
+        .delete(format!("{}/v1/cache", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.get_json("/v1/cache").await.1["entries"], 0);
+}

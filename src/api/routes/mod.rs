@@ -1,5 +1,6 @@
 //! One file per endpoint group.
 
+pub mod cache;
 pub mod datasets;
 pub mod events;
 pub mod health;
