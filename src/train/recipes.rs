@@ -72,6 +72,9 @@ pub struct Outcome {
     pub model: Option<TrainedModel>,
 }
 
+/// An image's cache key and its cached features, if any; or why it could not be read.
+type Lookup = Result<(String, Option<Vec<f32>>), BadFile>;
+
 /// Recipe 1, step 1: run the conv base once over every split and store the features.
 /// Images whose features are in the [`FeatureCache`] (same bytes, weights, preprocessing,
 /// size and filter) skip the network.
@@ -106,7 +109,7 @@ pub fn extract_features(
         let mut bad: Vec<BadFile> = Vec::new();
         for (chunk_index, chunk) in data.samples.chunks(256).enumerate() {
             check_cancel(ctx.reporter)?;
-            let looked_up: Vec<Result<(String, Option<Vec<f32>>), BadFile>> = chunk
+            let looked_up: Vec<Lookup> = chunk
                 .par_iter()
                 .map(|sample| {
                     let bytes = std::fs::read(&sample.path).map_err(|e| BadFile {
