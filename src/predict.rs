@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::data::batch::images_to_tensor;
 use crate::model::{Classifier, ConvBase};
 use crate::store::ModelRecord;
-use crate::train::artifacts::{load_model, ModelConfig};
+use crate::train::artifacts::{load_record, ModelConfig};
 use crate::train::fit::logits_to_vec;
 
 /// How many loaded models to keep in memory.
@@ -172,15 +172,5 @@ fn load(
     config: &PredictorConfig,
     record: &ModelRecord,
 ) -> Result<(Classifier, ModelConfig), String> {
-    let model_config: ModelConfig = serde_json::from_value(record.config.clone())
-        .map_err(|e| format!("model config unreadable: {e}"))?;
-    let model = load_model(
-        &config.data_dir,
-        &record.artifact,
-        &record.artifact_sha256,
-        &model_config,
-        &config.base,
-    )
-    .map_err(|e| format!("{e:#}"))?;
-    Ok((model, model_config))
+    load_record(&config.data_dir, record, &config.base).map_err(|e| format!("{e:#}"))
 }

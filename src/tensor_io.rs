@@ -60,11 +60,7 @@ pub fn read_f32_safetensors(
                 view.dtype()
             );
         }
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = f32s_from_le_bytes(view.data());
         tensors.insert(
             name,
             RawTensor {
@@ -74,6 +70,14 @@ pub fn read_f32_safetensors(
         );
     }
     Ok((tensors, metadata.metadata().clone().unwrap_or_default()))
+}
+
+/// Little-endian f32 bytes (safetensors, PyTorch storages, cache entries) to values.
+pub fn f32s_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Copy a tensor's values to the host as f32, row-major in its logical shape.

@@ -22,7 +22,7 @@ use crate::model::layers::LAYERS;
 use crate::model::{Classifier, ConvBase};
 use crate::store::jobs::{self as job_store, Outcome};
 use crate::store::{models as model_store, EpochMetrics, Job, JobStatus, ModelRecord, Progress};
-use crate::train::artifacts::{load_model, ModelConfig};
+use crate::train::artifacts::{load_record, ModelConfig};
 use crate::train::recipes::{self, Context};
 use crate::train::{Reporter, TrainError};
 
@@ -281,17 +281,7 @@ fn load_registered(
         .block_on(model_store::get(&config.pool, id))
         .map_err(|e| TrainError::Other(e.into()))?
         .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
-    let model_config: ModelConfig = serde_json::from_value(record.config.clone()).map_err(|e| {
-        TrainError::Other(anyhow::anyhow!("model {id} has an unreadable config: {e}"))
-    })?;
-    let model = load_model(
-        &config.data_dir,
-        &record.artifact,
-        &record.artifact_sha256,
-        &model_config,
-        &config.base,
-    )?;
-    Ok((model, model_config))
+    Ok(load_record(&config.data_dir, &record, &config.base)?)
 }
 
 /// Record the trained model (if any) and build the job's outcome.

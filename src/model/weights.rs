@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::layers::conv_specs;
 use super::preprocess::Preprocessing;
+use crate::tensor_io::f32s_from_le_bytes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -244,11 +245,7 @@ fn read_safetensors(path: &Path, bytes: &[u8]) -> Result<Read, WeightsError> {
                 found: format!("{:?}", view.dtype()),
             });
         }
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = f32s_from_le_bytes(view.data());
         tensors.insert(
             name,
             RawTensor {
@@ -311,10 +308,7 @@ fn read_pytorch(path: &Path) -> Result<HashMap<String, RawTensor>, WeightsError>
         let raw = tensor
             .read()
             .map_err(|e| format_error(format!("tensor {name}: {e}")))?;
-        let data = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = f32s_from_le_bytes(&raw);
         tensors.insert(name, RawTensor { shape, data });
     }
     Ok(tensors)

@@ -1,6 +1,7 @@
 //! The SQLite database (via sqlx): jobs (the durable queue), epochs, events and models.
 //! Migrations live in `migrations/` and are embedded in the binary.
 
+pub mod events;
 pub mod jobs;
 pub mod models;
 
@@ -12,7 +13,8 @@ use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use jobs::{EpochMetrics, Job, JobStatus, Progress, StoredEvent};
+pub use events::StoredEvent;
+pub use jobs::{EpochMetrics, Job, JobStatus, Progress};
 pub use models::ModelRecord;
 
 /// Open (creating if needed) `<data_dir>/vggserve.db` in WAL mode and migrate it.

@@ -214,6 +214,24 @@ pub fn load_model(
     Ok(model.valid())
 }
 
+/// Load a registered model: its config from the record, its weights from its artifact.
+pub fn load_record(
+    data_dir: &Path,
+    record: &crate::store::ModelRecord,
+    base: &ConvBase,
+) -> anyhow::Result<(Classifier, ModelConfig)> {
+    let config: ModelConfig = serde_json::from_value(record.config.clone())
+        .with_context(|| format!("model {} has an unreadable config", record.id))?;
+    let model = load_model(
+        data_dir,
+        &record.artifact,
+        &record.artifact_sha256,
+        &config,
+        base,
+    )?;
+    Ok((model, config))
+}
+
 pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;

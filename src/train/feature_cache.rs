@@ -66,12 +66,7 @@ impl FeatureCache {
         if bytes.len() != self.width * 4 {
             return None;
         }
-        Some(
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        )
+        Some(crate::tensor_io::f32s_from_le_bytes(&bytes))
     }
 
     /// Store features for `key` (atomically; errors only cost a future miss).

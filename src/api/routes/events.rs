@@ -63,7 +63,7 @@ async fn replay(
     last_sent: &mut i64,
     sender: &mpsc::Sender<Result<Event, Infallible>>,
 ) -> Result<bool, ()> {
-    let events = job_store::events_after(&state.pool, id, *last_sent)
+    let events = crate::store::events::events_after(&state.pool, id, *last_sent)
         .await
         .map_err(|error| {
             tracing::error!(%error, "SSE replay failed");

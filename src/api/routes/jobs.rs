@@ -57,7 +57,7 @@ pub async fn create(
         JobStoreError::Database(e) => ApiError::internal(e),
     })?;
     state.worker.notify();
-    if let Some(event) = job_store::events_after(&state.pool, id, 0)
+    if let Some(event) = crate::store::events::events_after(&state.pool, id, 0)
         .await?
         .into_iter()
         .next()

@@ -1,0 +1,78 @@
+//! The events table: what SSE replays. Every recorded event of a job, in id order; ids
+//! are global and increasing, so `Last-Event-ID` is a position in this table.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+use super::now;
+
+/// A recorded event, replayed to SSE clients.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub kind: String,
+    pub data: Value,
+}
+
+pub async fn record_event(
+    pool: &SqlitePool,
+    job_id: Uuid,
+    kind: &str,
+    data: &Value,
+) -> Result<StoredEvent, sqlx::Error> {
+    let mut tx = super::begin_write(pool).await?;
+    let event = insert_event(&mut tx, job_id, kind, data).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+pub(super) async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    job_id: Uuid,
+    kind: &str,
+    data: &Value,
+) -> Result<StoredEvent, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO events (job_id, kind, data, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(job_id.to_string())
+    .bind(kind)
+    .bind(data.to_string())
+    .bind(now())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(StoredEvent {
+        id,
+        job_id,
+        kind: kind.to_owned(),
+        data: data.clone(),
+    })
+}
+
+/// A job's recorded events with id greater than `after`, in order.
+pub async fn events_after(
+    pool: &SqlitePool,
+    job_id: Uuid,
+    after: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT id, kind, data FROM events WHERE job_id = ? AND id > ? ORDER BY id")
+            .bind(job_id.to_string())
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+    rows.iter()
+        .map(|row| {
+            let data: String = row.try_get("data")?;
+            Ok(StoredEvent {
+                id: row.try_get("id")?,
+                job_id,
+                kind: row.try_get("kind")?,
+                data: serde_json::from_str(&data).unwrap_or(Value::Null),
+            })
+        })
+        .collect()
+}

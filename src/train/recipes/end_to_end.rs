@@ -1,0 +1,158 @@
+//! Recipes 2 and 3: end-to-end training with live augmentation, the layers before a split
+//! point frozen (run without autodiff), the rest and the head trained.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::{check_binary, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
+use crate::data::batch::images_to_tensor;
+use crate::data::dataset::Dataset;
+use crate::jobs::spec::JobParams;
+use crate::model::head::HeadConfig;
+use crate::model::layers::{layer_index, LayerKind, LayerSpec, LAYERS};
+use crate::model::Classifier;
+use crate::tensor_io::tensor_to_vec;
+use crate::train::artifacts::ModelConfig;
+use crate::train::augment::Augmentation;
+use crate::train::fit::{
+    bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
+};
+
+/// Recipes 2 and 3: end to end with live augmentation. Layers before `trainable_from`
+/// (an index into [`LAYERS`]) stay frozen and run on the plain device, so no autodiff graph
+/// is built for them; layers from there on and the head are trained.
+pub fn train_end_to_end(
+    ctx: &mut Context,
+    dataset: &Dataset,
+    params: &JobParams,
+    start: Classifier,
+    head_config: HeadConfig,
+    trainable_from: usize,
+    recipe: &str,
+) -> Result<Outcome, TrainError> {
+    let train_split = dataset.split("train")?;
+    let val_split = dataset.split("validation")?;
+    check_binary(&train_split.classes)?;
+    let spec = ctx.spec(params.image_size);
+    let size = spec.size as usize;
+    let batch = params.batch_size as usize;
+    let seed = params.seed.unwrap_or(1337);
+    let device = ctx.base.device.clone();
+    device.seed(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let steps = params.steps_per_epoch.unwrap_or(100) as usize;
+    let val_cap = params.validation_steps.unwrap_or(50) as usize * batch;
+    let (train_images, train_labels, _) =
+        decode_all(ctx, &train_split.samples, spec, "training images decoded")?;
+
+    // Validation images never change, and neither do the frozen layers: run those once.
+    let mut val_samples = val_split.samples.clone();
+    val_samples.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+    val_samples.truncate(val_cap);
+    let (val_images, val_labels, _) =
+        decode_all(ctx, &val_samples, spec, "validation images decoded")?;
+    let frozen = start.base.clone();
+    let preprocessing = ctx.base.preprocessing;
+    let frozen_val: Vec<(Tensor<4>, Vec<usize>)> = val_images
+        .chunks(batch)
+        .zip(val_labels.chunks(batch))
+        .map(|(images, labels)| {
+            let x = images_to_tensor(images, size, preprocessing, &device);
+            (frozen.forward_layers(x, 0..trainable_from), labels.to_vec())
+        })
+        .collect();
+
+    let autodiff = device.clone().autodiff();
+    // `unfreeze` marks every parameter trainable and re-enables training flags (dropout)
+    // that `valid()` turned off; `train` then moves the module onto the autodiff backend.
+    let mut model = start.unfreeze().train();
+    for spec in LAYERS.iter().take(trainable_from) {
+        if let Some(conv) = conv_position(spec) {
+            model.base.convs[conv] = model.base.convs[conv].clone().freeze();
+        }
+    }
+    let mut optimizer = keras_rmsprop().init();
+    let loss_fn = bce_with_logits(&autodiff);
+    let lr = params.learning_rate.unwrap_or(2e-5);
+    let augmentation = Augmentation::default();
+    let epochs = params.epochs.unwrap_or(30);
+    let mut order: Vec<usize> = Vec::new();
+    let mut last = json!(null);
+    for epoch in 1..=epochs {
+        let started = Instant::now();
+        let mut meter = Meter::default();
+        for step in 0..steps {
+            check_cancel(ctx.reporter)?;
+            // Keras's iterator: an endless walk over reshuffled passes of the training set.
+            let mut indices = Vec::with_capacity(batch);
+            while indices.len() < batch.min(train_images.len()) {
+                if order.is_empty() {
+                    order = (0..train_images.len()).collect();
+                    order.shuffle(&mut rng);
+                }
+                indices.push(order.pop().expect("refilled above"));
+            }
+            let images: Vec<Vec<u8>> = indices.iter().map(|&i| train_images[i].clone()).collect();
+            let labels: Vec<usize> = indices.iter().map(|&i| train_labels[i]).collect();
+            // [B, 3, S, S] preprocessed, warped → frozen layers without a graph →
+            // trainable layers and head with one.
+            let x = images_to_tensor(&images, size, preprocessing, &device);
+            let x = augmentation.apply(x, &mut rng);
+            let mid = frozen.forward_layers(x, 0..trainable_from).autodiff();
+            let features = model.base.forward_layers(mid, trainable_from..LAYERS.len());
+            let logits = model.head.forward(features);
+            let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
+            let loss_value = tensor_to_vec(loss.clone().inner())?[0] as f64;
+            meter.add_batch(loss_value, &logits_to_vec(logits.inner())?, &labels);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+            ctx.reporter
+                .progress((step + 1) as u64, steps as u64, "steps");
+        }
+        let eval = model.valid();
+        let mut val = Meter::default();
+        for (mid, labels) in &frozen_val {
+            let features = eval
+                .base
+                .forward_layers(mid.clone(), trainable_from..LAYERS.len());
+            val.add_logits(&logits_to_vec(eval.head.forward(features))?, labels);
+        }
+        let metrics = epoch_metrics(epoch, &meter, Some(&val), started);
+        ctx.reporter.epoch(&metrics)?;
+        last = serde_json::to_value(&metrics).unwrap_or_default();
+    }
+    let trained = model.valid();
+    let test_metrics = match dataset.splits.get("test").filter(|s| !s.samples.is_empty()) {
+        Some(test) => Some(evaluate_samples(ctx, &trained, &test.samples, spec, batch)?.json()),
+        None => None,
+    };
+    let config = ModelConfig {
+        recipe: recipe.into(),
+        head: head_config,
+        classes: train_split.classes.clone(),
+        image_size: params.image_size,
+        preprocessing,
+        weights_sha256: ctx.base.weights_sha256.clone(),
+        includes_base: trainable_from < LAYERS.len(),
+    };
+    finish(ctx, trained, config, last, test_metrics)
+}
+
+fn conv_position(layer: &LayerSpec) -> Option<usize> {
+    match layer.kind {
+        LayerKind::Conv { conv, .. } => Some(conv),
+        LayerKind::Pool => None,
+    }
+}
+
+/// The split point for fine-tuning: everything before `unfreeze_from` stays frozen.
+pub fn trainable_from(unfreeze_from: Option<&str>) -> usize {
+    unfreeze_from.and_then(layer_index).unwrap_or(LAYERS.len())
+}

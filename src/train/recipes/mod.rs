@@ -1,0 +1,161 @@
+//! The seed's recipes, each a function from parameters to an [`Outcome`]:
+//! 1. [`extract_features`] + [`train_on_features`] (dense head on cached conv features),
+//! 2. [`train_end_to_end`] with augmentation through the frozen base,
+//! 3. the same with the top conv layers unfrozen (fine-tuning),
+//!
+//! and [`evaluate`] of a trained model on a split. This file holds what they share.
+
+mod end_to_end;
+mod evaluate;
+mod extract;
+mod on_features;
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub use end_to_end::{train_end_to_end, trainable_from};
+pub use evaluate::{evaluate, evaluate_samples};
+pub use extract::extract_features;
+pub use on_features::train_on_features;
+
+use super::artifacts::{save_model, ModelConfig};
+use super::fit::{check_cancel, Meter, Reporter, TrainError};
+use crate::data::batch::{prefetch, BadFile};
+use crate::data::dataset::Sample;
+use crate::data::decode::{ImageSpec, ResizeFilter};
+use crate::model::{Classifier, ConvBase};
+use crate::store::EpochMetrics;
+
+/// What a recipe needs from its surroundings.
+pub struct Context<'a> {
+    pub base: &'a ConvBase,
+    pub data_dir: &'a Path,
+    pub resize: ResizeFilter,
+    pub max_pixels: u64,
+    pub job_id: Uuid,
+    pub reporter: &'a mut dyn Reporter,
+}
+
+impl Context<'_> {
+    fn spec(&self, image_size: u32) -> ImageSpec {
+        ImageSpec {
+            size: image_size,
+            filter: self.resize,
+            max_pixels: self.max_pixels,
+        }
+    }
+}
+
+/// A model a recipe trained, saved, ready to be registered.
+pub struct TrainedModel {
+    pub id: Uuid,
+    pub config: ModelConfig,
+    pub artifact: String,
+    pub artifact_sha256: String,
+    pub metrics: Value,
+    pub test_metrics: Option<Value>,
+}
+
+pub struct Outcome {
+    pub result: Value,
+    pub model: Option<TrainedModel>,
+}
+
+pub(super) fn note_bad(list: &mut Vec<String>, bad: &[BadFile]) {
+    for file in bad {
+        tracing::warn!(path = %file.path.display(), reason = %file.reason, "skipping unreadable image");
+        if list.len() < 50 {
+            list.push(format!("{}: {}", file.path.display(), file.reason));
+        }
+    }
+}
+
+pub(super) fn epoch_metrics(
+    epoch: u32,
+    train: &Meter,
+    val: Option<&Meter>,
+    started: Instant,
+) -> EpochMetrics {
+    EpochMetrics {
+        epoch: epoch as i64,
+        loss: train.loss(),
+        acc: train.acc(),
+        val_loss: val.map(Meter::loss),
+        val_acc: val.map(Meter::acc),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+pub(super) fn check_binary(classes: &[String]) -> Result<(), TrainError> {
+    if classes.len() != 2 {
+        return Err(TrainError::Invalid(format!(
+            "the recipes train a binary classifier (sigmoid output): need exactly 2 classes, found {} {:?}",
+            classes.len(),
+            classes
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn finish(
+    ctx: &mut Context,
+    model: Classifier,
+    config: ModelConfig,
+    metrics: Value,
+    test_metrics: Option<Value>,
+) -> Result<Outcome, TrainError> {
+    let id = Uuid::new_v4();
+    let (artifact, artifact_sha256) = save_model(ctx.data_dir, id, &model, &config)?;
+    let result = json!({"final": metrics, "test": test_metrics, "model_id": id});
+    Ok(Outcome {
+        result,
+        model: Some(TrainedModel {
+            id,
+            config,
+            artifact,
+            artifact_sha256,
+            metrics,
+            test_metrics,
+        }),
+    })
+}
+
+/// Decoded images (HWC bytes), their labels, and the files that could not be read.
+type Decoded = (Vec<Vec<u8>>, Vec<usize>, Vec<String>);
+
+/// Decode a list of samples into memory (HWC bytes), skipping unreadable files.
+pub(super) fn decode_all(
+    ctx: &mut Context,
+    samples: &[Sample],
+    spec: ImageSpec,
+    what: &str,
+) -> Result<Decoded, TrainError> {
+    let paths = samples.iter().map(|s| s.path.clone()).collect();
+    let (mut images, mut labels, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    for batch in prefetch(paths, 50, spec, 2) {
+        check_cancel(ctx.reporter)?;
+        labels.extend(batch.indices.iter().map(|&i| samples[i].label));
+        images.extend(batch.images);
+        note_bad(&mut bad, &batch.bad);
+        ctx.reporter.progress(
+            (labels.len() + bad.len()) as u64,
+            samples.len() as u64,
+            what,
+        );
+    }
+    if images.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "no readable images to use for {what}"
+        )));
+    }
+    Ok((images, labels, bad))
+}
+
+impl From<crate::data::dataset::DatasetError> for TrainError {
+    fn from(e: crate::data::dataset::DatasetError) -> Self {
+        TrainError::Invalid(e.to_string())
+    }
+}

@@ -1,0 +1,116 @@
+//! Recipe 1, step 2: the dense head trained on cached conv features.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{check_binary, epoch_metrics, finish, Context, Outcome};
+use crate::jobs::spec::JobParams;
+use crate::model::head::{DenseHead, HeadConfig};
+use crate::model::Classifier;
+use crate::tensor_io::tensor_to_vec;
+use crate::train::artifacts::{features_path, read_features, FeatureSet, ModelConfig};
+use crate::train::fit::{
+    bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
+};
+
+/// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1) on cached features.
+pub fn train_on_features(
+    ctx: &mut Context,
+    params: &JobParams,
+    features_job: Uuid,
+) -> Result<Outcome, TrainError> {
+    let load = |split: &str| read_features(&features_path(ctx.data_dir, features_job, split));
+    let train = load("train")
+        .map_err(|e| TrainError::Invalid(format!("features job has no train split: {e:#}")))?;
+    let validation = load("validation")
+        .map_err(|e| TrainError::Invalid(format!("features job has no validation split: {e:#}")))?;
+    let test = load("test").ok();
+    if train.weights_sha256 != ctx.base.weights_sha256 {
+        return Err(TrainError::Invalid(
+            "those features were extracted with other base weights than the server runs".into(),
+        ));
+    }
+    check_binary(&train.classes)?;
+    let device = ctx.base.device.clone();
+    let seed = params.seed.unwrap_or(1337);
+    device.seed(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let autodiff = device.clone().autodiff();
+    let head_config = HeadConfig::new(train.width()).with_dropout(0.5);
+    let mut head = head_config.init(&autodiff);
+    let mut optimizer = keras_rmsprop().init();
+    let loss_fn = bce_with_logits(&autodiff);
+    let lr = params.learning_rate.unwrap_or(2e-5);
+    let batch = params.batch_size as usize;
+    let epochs = params.epochs.unwrap_or(30);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut last = json!(null);
+    for epoch in 1..=epochs {
+        let started = Instant::now();
+        order.shuffle(&mut rng);
+        let mut meter = Meter::default();
+        for indices in order.chunks(batch) {
+            check_cancel(ctx.reporter)?;
+            let (rows, labels) = train.gather(indices);
+            // [B, C·H·W] on the autodiff device: only the head is in the graph.
+            let x = Tensor::<2>::from_data(
+                TensorData::new(rows, [indices.len(), train.width()]),
+                &autodiff,
+            );
+            let logits = head.forward_flat(x);
+            let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
+            let loss_value = tensor_to_vec(loss.clone().inner())?[0] as f64;
+            meter.add_batch(loss_value, &logits_to_vec(logits.inner())?, &labels);
+            let grads = GradientsParams::from_grads(loss.backward(), &head);
+            head = optimizer.step(lr, head, grads);
+        }
+        let val = evaluate_features(&head.valid(), &validation, batch, &device)?;
+        let metrics = epoch_metrics(epoch, &meter, Some(&val), started);
+        ctx.reporter.epoch(&metrics)?;
+        ctx.reporter.progress(epoch as u64, epochs as u64, "epochs");
+        last = serde_json::to_value(&metrics).unwrap_or_default();
+    }
+    let head = head.valid();
+    let test_metrics = match &test {
+        Some(test) => Some(evaluate_features(&head, test, batch, &device)?.json()),
+        None => None,
+    };
+    let model = Classifier {
+        base: ctx.base.net.clone(),
+        head,
+    };
+    let config = ModelConfig {
+        recipe: "features".into(),
+        head: head_config,
+        classes: train.classes.clone(),
+        image_size: train.image_size,
+        preprocessing: ctx.base.preprocessing,
+        weights_sha256: ctx.base.weights_sha256.clone(),
+        includes_base: false,
+    };
+    finish(ctx, model, config, last, test_metrics)
+}
+
+fn evaluate_features(
+    head: &DenseHead,
+    set: &FeatureSet,
+    batch: usize,
+    device: &Device,
+) -> Result<Meter, TrainError> {
+    let mut meter = Meter::default();
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for chunk in indices.chunks(batch.max(1) * 10) {
+        let (rows, labels) = set.gather(chunk);
+        let x = Tensor::<2>::from_data(TensorData::new(rows, [chunk.len(), set.width()]), device);
+        meter.add_logits(&logits_to_vec(head.forward_flat(x))?, &labels);
+    }
+    Ok(meter)
+}
