@@ -39,9 +39,8 @@ function sharedDir() {
   return shared;
 }
 
-/** A tiny dataset in the `<name>/<split>/<class>/<image>` layout, from the shared photos. The
- * photos are copied, not symlinked: the server refuses symlinks that lead out of its datasets
- * directory (a dataset must not reach files elsewhere). */
+/** A tiny dataset in the `<name>/<split>/<class>/<image>` layout: a few shared photos, copied
+ * so that the dataset is self-contained in the test's temporary folder. */
 function makeTinyDataset(datasetsDir) {
   const source = path.join(sharedDir(), 'datasets', 'cats_and_dogs_small');
   for (const [split, count] of Object.entries(TINY)) {
