@@ -31,6 +31,9 @@ pub enum JobRequest {
         dataset: String,
         from_model: Uuid,
         unfreeze_from: Option<String>,
+        /// Live augmentation (the seed's); `false` runs the frozen layers once and trains on
+        /// their outputs, which is much faster.
+        augment: Option<bool>,
         epochs: Option<u32>,
         batch_size: Option<u32>,
         learning_rate: Option<f64>,
@@ -228,6 +231,7 @@ impl JobRequest {
                 dataset,
                 from_model,
                 unfreeze_from,
+                augment,
                 epochs,
                 batch_size,
                 learning_rate,
@@ -261,7 +265,7 @@ impl JobRequest {
                     resolve_training(blank(JobKind::FineTune, dataset), &common, 100, 1e-5, true)?;
                 params.from_model = Some(*from_model);
                 params.unfreeze_from = Some(layer);
-                params.augment = Some(true);
+                params.augment = Some(augment.unwrap_or(true));
                 Ok(params)
             }
             Self::Evaluate {

@@ -234,6 +234,25 @@ async fn augmented_training_then_fine_tuning_moves_only_block5() {
         }
     }
 
+    // Without augmentation the frozen layers run once, and training uses their outputs.
+    let mut body =
+        json!({"kind": "fine_tune", "dataset": "tiny", "from_model": model, "augment": false});
+    body.as_object_mut()
+        .unwrap()
+        .extend(small.as_object().unwrap().clone());
+    let fast = app.queue(body).await;
+    let events = app.events(&fast, None).await;
+    assert!(
+        events
+            .iter()
+            .any(|(_, e, d)| e == "progress" && d["unit"] == "frozen layers run once"),
+        "the fast path reports its one pass over the frozen layers"
+    );
+    let job = app.job(&fast).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["params"]["augment"], false);
+    assert_eq!(job["epochs"].as_array().unwrap().len(), 2);
+
     // The fine-tuned model predicts.
     let cat = std::fs::read(app.photo("test", "cats", 1)).unwrap();
     let response = app

@@ -60,6 +60,21 @@ pub fn train_end_to_end(
         decode_all(ctx, &val_samples, spec, "validation images decoded")?;
     let frozen = start.base.clone();
     let preprocessing = ctx.base.preprocessing;
+    let augment = params.augment.unwrap_or(true);
+    // Without augmentation the frozen layers see the same pixels every epoch: run them once
+    // per training image and train on their outputs (the fast path for fine-tuning).
+    let frozen_train = if augment {
+        None
+    } else {
+        Some(run_frozen_once(
+            ctx,
+            &frozen,
+            &train_images,
+            size,
+            batch,
+            trainable_from,
+        )?)
+    };
     let frozen_val: Vec<(Tensor<4>, Vec<usize>)> = val_images
         .chunks(batch)
         .zip(val_labels.chunks(batch))
@@ -99,13 +114,20 @@ pub fn train_end_to_end(
                 }
                 indices.push(order.pop().expect("refilled above"));
             }
-            let images: Vec<Vec<u8>> = indices.iter().map(|&i| train_images[i].clone()).collect();
             let labels: Vec<usize> = indices.iter().map(|&i| train_labels[i]).collect();
-            // [B, 3, S, S] preprocessed, warped → frozen layers without a graph →
-            // trainable layers and head with one.
-            let x = images_to_tensor(&images, size, preprocessing, &device);
-            let x = augmentation.apply(x, &mut rng);
-            let mid = frozen.forward_layers(x, 0..trainable_from).autodiff();
+            // [B, 3, S, S] preprocessed, warped → frozen layers without a graph (or their
+            // cached outputs) → trainable layers and head with one.
+            let mid = match &frozen_train {
+                Some(cached) => cached.batch(&indices, &device),
+                None => {
+                    let images: Vec<Vec<u8>> =
+                        indices.iter().map(|&i| train_images[i].clone()).collect();
+                    let x = images_to_tensor(&images, size, preprocessing, &device);
+                    let x = augmentation.apply(x, &mut rng);
+                    frozen.forward_layers(x, 0..trainable_from)
+                }
+            }
+            .autodiff();
             let features = model.base.forward_layers(mid, trainable_from..LAYERS.len());
             let logits = model.head.forward(features);
             let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
@@ -150,6 +172,52 @@ fn conv_position(layer: &LayerSpec) -> Option<usize> {
         LayerKind::Conv { conv, .. } => Some(conv),
         LayerKind::Pool => None,
     }
+}
+
+/// Outputs of the frozen layers for every training image, kept on the host.
+struct FrozenOutputs {
+    rows: Vec<f32>,
+    /// [C, H, W] of one image's output.
+    shape: [usize; 3],
+}
+
+impl FrozenOutputs {
+    /// The outputs of images `indices` as one [B, C, H, W] tensor.
+    fn batch(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        let width: usize = self.shape.iter().product();
+        let mut data = Vec::with_capacity(indices.len() * width);
+        for &i in indices {
+            data.extend_from_slice(&self.rows[i * width..(i + 1) * width]);
+        }
+        let [c, h, w] = self.shape;
+        Tensor::<4>::from_data(TensorData::new(data, [indices.len(), c, h, w]), device)
+    }
+}
+
+fn run_frozen_once(
+    ctx: &mut Context,
+    frozen: &crate::model::vgg16::Vgg16,
+    images: &[Vec<u8>],
+    size: usize,
+    batch: usize,
+    trainable_from: usize,
+) -> Result<FrozenOutputs, TrainError> {
+    let mut rows = Vec::new();
+    let mut shape = [0; 3];
+    for (done, chunk) in images.chunks(batch).enumerate() {
+        check_cancel(ctx.reporter)?;
+        let x = images_to_tensor(chunk, size, ctx.base.preprocessing, &ctx.base.device);
+        let y = frozen.forward_layers(x, 0..trainable_from);
+        let [_, c, h, w] = y.dims();
+        shape = [c, h, w];
+        rows.extend(tensor_to_vec(y)?);
+        ctx.reporter.progress(
+            ((done + 1) * batch).min(images.len()) as u64,
+            images.len() as u64,
+            "frozen layers run once",
+        );
+    }
+    Ok(FrozenOutputs { rows, shape })
 }
 
 /// The split point for fine-tuning: everything before `unfreeze_from` stays frozen.
