@@ -1,6 +1,8 @@
 # vggserve, CPU image. Build: docker build -t vggserve .
-# Run:   docker run -p 8080:8080 -v $PWD/weights:/app/weights -v $PWD/datasets:/app/datasets \
-#          -v vggserve-data:/app/data vggserve
+# Run:   docker run -p 8080:8080 -e VGGSERVE_API_TOKEN=change-me \
+#          -v $PWD/weights:/app/weights -v $PWD/datasets:/app/datasets -v vggserve-data:/app/data vggserve
+# (it listens on 0.0.0.0 inside the container, so it refuses to start without a token unless
+# VGGSERVE_INSECURE_NO_AUTH=true is set.)
 #
 # LibTorch comes from the PyTorch 2.9.0 wheel (the version burn-tch 0.22 is built for). The CPU
 # image installs the CPU-only wheel from PyTorch's own index (TORCH_INDEX); for a CUDA image,

@@ -38,13 +38,18 @@ model=$(echo "$aug_job" | field '["model_id"]')
 tune=$(post "{\"kind\":\"fine_tune\",\"dataset\":\"cats_and_dogs_small\",\"from_model\":\"$model\",\"epochs\":$TUNE_EPOCHS,$common}")
 tune_job=$(wait_job $tune)
 t2=$(date +%s.%N)
-python3 - "$OUT" "$t0" "$t1" "$t2" <<PY
+# The fast path: the same fine-tuning without augmentation (frozen layers run once).
+fast=$(post "{\"kind\":\"fine_tune\",\"dataset\":\"cats_and_dogs_small\",\"from_model\":\"$model\",\"augment\":false,\"epochs\":$TUNE_EPOCHS,$common}")
+fast_job=$(wait_job $fast)
+t3=$(date +%s.%N)
+python3 - "$OUT" "$t0" "$t1" "$t2" "$t3" <<PY
 import json, sys
-out, t0, t1, t2 = sys.argv[1], *map(float, sys.argv[2:])
-aug, tune = json.loads('''$aug_job'''), json.loads('''$tune_job''')
+out, t0, t1, t2, t3 = sys.argv[1], *map(float, sys.argv[2:])
+aug, tune, fast = json.loads('''$aug_job'''), json.loads('''$tune_job'''), json.loads('''$fast_job''')
 summary = lambda job, seconds: {"status": job["status"], "seconds": seconds, "params": job["params"],
     "epochs": job["epochs"], "test": (job.get("result") or {}).get("test"), "error": job.get("error")}
-result = {"augmented": summary(aug, t1 - t0), "fine_tuned": summary(tune, t2 - t1)}
+result = {"augmented": summary(aug, t1 - t0), "fine_tuned": summary(tune, t2 - t1),
+          "fine_tuned_no_augmentation": summary(fast, t3 - t2)}
 json.dump(result, open(out, "w"), indent=2)
 for name, r in result.items():
     print(name, r["status"], f'{r["seconds"]:.0f}s', "last epoch:", r["epochs"][-1] if r["epochs"] else None, "test:", r["test"])

@@ -62,10 +62,62 @@ pub struct Settings {
     /// Dynamic batching: longest wait for more requests before a forward pass, in ms.
     #[arg(long, env = "VGGSERVE_PREDICT_MAX_WAIT_MS", default_value_t = 5)]
     pub predict_max_wait_ms: u64,
+    /// Live SSE streams (GET /v1/jobs/{id}/events) one job may have at once (429 beyond).
+    #[arg(long, env = "VGGSERVE_MAX_SSE_SUBSCRIBERS_PER_JOB", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sse_subscribers_per_job: u32,
+    /// Bearer token every API route requires (all but /healthz, /readyz, /metrics,
+    /// /openapi.json and the dashboard's static files). Unset: no authentication.
+    #[arg(long, env = "VGGSERVE_API_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub api_token: Option<ApiToken>,
+    /// With --api-token: leave /predict and /v1/predict open to anyone.
+    #[arg(long, env = "VGGSERVE_OPEN_PREDICT")]
+    pub open_predict: bool,
+    /// Allow serving on a non-loopback address without --api-token.
+    #[arg(long, env = "VGGSERVE_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+}
+
+/// The API token. Its `Debug` hides the value, so printing the settings never leaks it.
+#[derive(Clone)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+/// An empty or blank token would make "authenticated" mean nothing; refuse it at parse time.
+fn parse_token(text: &str) -> Result<ApiToken, String> {
+    if text.trim().is_empty() {
+        Err("the API token must not be empty".into())
+    } else {
+        Ok(ApiToken(text.to_owned()))
+    }
 }
 
 impl Settings {
     pub fn database_url(&self) -> String {
         format!("sqlite://{}", self.data_dir.join("vggserve.db").display())
+    }
+
+    /// Refuse to expose an unauthenticated API beyond this machine by accident: without a
+    /// token, a non-loopback address needs an explicit `--insecure-no-auth`.
+    pub fn check_exposure(&self) -> anyhow::Result<()> {
+        if self.api_token.is_none() && !self.addr.ip().is_loopback() && !self.insecure_no_auth {
+            anyhow::bail!(
+                "refusing to serve without authentication on non-loopback address {}: \
+                 set --api-token (VGGSERVE_API_TOKEN), or pass --insecure-no-auth to allow it",
+                self.addr
+            );
+        }
+        Ok(())
     }
 }

@@ -36,6 +36,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Before anything slow (weights, database): a refused configuration fails at once.
+        settings.check_exposure()?;
+        if settings.api_token.is_some() {
+            tracing::info!(open_predict = settings.open_predict, "API token required");
+        } else if !settings.addr.ip().is_loopback() {
+            tracing::warn!(addr = %settings.addr, "serving WITHOUT authentication (--insecure-no-auth)");
+        }
         let device = crate::device::parse(settings.device.as_deref())?;
         let weights = settings.weights.clone();
         let preprocessing = settings.preprocessing;
@@ -52,6 +59,8 @@ impl Application {
             device = %crate::device::describe(&device),
             "conv base loaded"
         );
+        let metrics = crate::api::metrics::install()?;
+        crate::api::metrics::spawn_upkeep(metrics.clone());
         let pool = crate::store::connect(&settings.data_dir).await?;
         recover_interrupted(&pool).await?;
         let hub = EventHub::new(1024);
@@ -81,6 +90,7 @@ impl Application {
         });
         let state = AppState {
             predict_permits: Arc::new(Semaphore::new(settings.max_concurrent_predicts)),
+            sse_subscribers: Default::default(),
             static_dir: std::env::var_os("VGGSERVE_STATIC_DIR")
                 .map(Into::into)
                 .unwrap_or_else(|| "static".into()),
@@ -90,6 +100,7 @@ impl Application {
             worker: worker.clone(),
             predictor,
             model_info: Arc::new(model_info),
+            metrics,
         };
         Ok(Self {
             listener,

@@ -1,7 +1,10 @@
-//! The HTTP layer: routes, errors and shared state. It never touches tensors: it validates,
-//! talks to the store, and hands work to the worker (jobs) or the predictor (inference).
+//! The HTTP layer: routes, errors, authentication, metrics and shared state. It never
+//! touches tensors: it validates, talks to the store, and hands work to the worker (jobs)
+//! or the predictor (inference).
 
+pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 
@@ -9,25 +12,30 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use axum::middleware;
 use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::configuration::ApiToken;
 pub use error::ApiError;
 pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route, with the layers that bound and trace requests.
+/// Every route, with the layers that bound, authenticate and trace requests.
 pub fn build_router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_mb * 1024 * 1024;
     let static_dir = state.static_dir.clone();
-    let api = Router::new()
+    // Open whatever the token: probes, scrapers and the API document need no credentials.
+    let open = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/openapi.json", get(routes::openapi::openapi))
+        .route("/metrics", get(metrics::render));
+    let api = Router::new()
         .route("/v1/datasets", get(routes::datasets::list))
         .route(
             "/v1/cache",
@@ -39,20 +47,48 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/v1/jobs/{id}", get(routes::jobs::get))
         .route("/v1/jobs/{id}/cancel", post(routes::jobs::cancel))
-        .route("/v1/jobs/{id}/events", get(routes::events::stream))
         .route("/v1/models", get(routes::models::list))
         .route(
             "/v1/models/{id}",
             get(routes::models::get).delete(routes::models::delete),
         )
-        .route("/v1/models/{id}/default", put(routes::models::set_default))
-        // The design card names `/predict`; `/v1/predict` is the versioned twin.
+        .route("/v1/models/{id}/default", put(routes::models::set_default));
+    // Apart because it alone also takes the token as `?access_token=` (EventSource).
+    let events = Router::new().route("/v1/jobs/{id}/events", get(routes::events::stream));
+    // The design card names `/predict`; `/v1/predict` is the versioned twin.
+    let predict = Router::new()
         .route("/v1/predict", post(routes::predict::predict))
-        .route("/predict", post(routes::predict::predict))
-        .fallback(routes::not_found);
+        .route("/predict", post(routes::predict::predict));
+    let token = state.settings.api_token.as_ref().map(ApiToken::expose);
+    let (api, events, predict) = match token {
+        None => (api, events, predict),
+        Some(token) => {
+            // `route_layer`: only matched routes are guarded, so an unknown path is still
+            // the static fallback's 404, and the static dashboard (the fallback) stays open.
+            let guard = |router: Router<AppState>, check: auth::TokenCheck| {
+                router.route_layer(middleware::from_fn_with_state(check, auth::require_token))
+            };
+            let header = auth::TokenCheck::header_only(token);
+            let predict = if state.settings.open_predict {
+                predict
+            } else {
+                guard(predict, header.clone())
+            };
+            (
+                guard(api, header),
+                guard(events, auth::TokenCheck::header_or_query(token)),
+                predict,
+            )
+        }
+    };
     Router::new()
+        .merge(open)
         .merge(api)
+        .merge(events)
+        .merge(predict)
         .fallback_service(ServeDir::new(static_dir).fallback(axum::routing::any(routes::not_found)))
+        // After the routes and the fallback, so it wraps them all (and sees `MatchedPath`).
+        .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -61,7 +97,9 @@ pub fn build_router(state: AppState) -> Router {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+                // The URI as logged never carries an `access_token`.
+                let uri = auth::redacted_uri(request.uri());
+                tracing::info_span!("request", method = %request.method(), uri = %uri, request_id = %id)
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -186,6 +186,8 @@ fn run_job(config: &WorkerConfig, handle: &WorkerHandle, rt: &Handle, job: Job) 
         Err(TrainError::Other(error)) => (JobStatus::Failed, failure(&error)),
     };
     tracing::info!(job = %job.id, status = status.as_str(), seconds = started.elapsed().as_secs_f64(), "job finished");
+    metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone(), "status" => status.as_str())
+        .record(started.elapsed().as_secs_f64());
     match rt.block_on(job_store::finish(&config.pool, job.id, status, &outcome)) {
         Ok(event) => config.hub.publish(event.into()),
         Err(error) => tracing::error!(job = %job.id, %error, "cannot record the job's end"),
@@ -366,6 +368,7 @@ impl Reporter for JobReporter {
             .rt
             .block_on(job_store::record_epoch(&self.pool, self.job_id, metrics))?;
         self.last_event_id = event.id;
+        metrics::histogram!("epoch_seconds").record(metrics.seconds);
         tracing::info!(job = %self.job_id, epoch = metrics.epoch, loss = metrics.loss, acc = metrics.acc,
             val_loss = metrics.val_loss, val_acc = metrics.val_acc, "epoch");
         self.hub.publish(event.into());

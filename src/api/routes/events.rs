@@ -2,12 +2,16 @@
 //! after its `Last-Event-ID` (all of them when new), then live ones, and the stream ends
 //! after the job's terminal status. A subscriber that falls behind the broadcast channel
 //! resyncs from the database, so it never slows the worker and never misses an epoch.
+//! Each job has at most `--max-sse-subscribers-per-job` live streams (429 beyond); a slot is
+//! held by the task feeding the stream and given back when that task ends.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
@@ -28,6 +32,16 @@ pub async fn stream(
     if job_store::get(&state.pool, id).await?.is_none() {
         return Err(ApiError::not_found(format!("job {id} not found")).field("id"));
     }
+    let max = state.settings.max_sse_subscribers_per_job as usize;
+    let Some(slot) = state.sse_subscribers.try_acquire(id, max) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "job {id} already has {max} live event streams, the most allowed; close one first"
+            ),
+        )
+        .field("id"));
+    };
     let last_seen = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -36,9 +50,60 @@ pub async fn stream(
     // Subscribe before reading the history, so nothing falls between the two.
     let live = state.hub.subscribe();
     let (sender, receiver) = mpsc::channel(64);
-    tokio::spawn(feed(state, id, last_seen, live, sender));
+    tokio::spawn(async move {
+        // The slot lives exactly as long as the feeding task: it ends after the terminal
+        // status, on an error, or as soon as the client has gone (see `feed`).
+        let _slot = slot;
+        feed(state, id, last_seen, live, sender).await;
+    });
     Ok(Sse::new(ReceiverStream::new(receiver))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// How many live streams each job has. A job's entry goes when its last stream ends, so
+/// the map only holds jobs being watched right now.
+#[derive(Clone, Default)]
+pub struct SubscriberLimits {
+    counts: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl SubscriberLimits {
+    /// A slot for one more stream of job `id`, or None when it already has `max`.
+    fn try_acquire(&self, id: Uuid, max: usize) -> Option<SubscriberSlot> {
+        // The critical sections cannot panic, so a poisoned lock still holds valid counts.
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.get(&id).copied().unwrap_or(0);
+        if count >= max {
+            return None;
+        }
+        counts.insert(id, count + 1);
+        Some(SubscriberSlot {
+            limits: self.clone(),
+            id,
+        })
+    }
+}
+
+/// One live stream's place in its job's count; given back on drop.
+struct SubscriberSlot {
+    limits: SubscriberLimits,
+    id: Uuid,
+}
+
+impl Drop for SubscriberSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .limits
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.id) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.id);
+            }
+        }
+    }
 }
 
 fn to_sse(event: &JobEvent) -> Event {
@@ -106,7 +171,13 @@ async fn feed(
         }
     }
     loop {
-        match live.recv().await {
+        let received = tokio::select! {
+            // The client went away: end now, giving its slot back, rather than at the job's
+            // next event, which for a queued job may be hours away.
+            () = sender.closed() => return,
+            received = live.recv() => received,
+        };
+        match received {
             Ok(event) if event.job_id != id => {}
             Ok(event) if !event.recorded => {
                 if sender.send(Ok(to_sse(&event))).await.is_err() {
@@ -124,5 +195,26 @@ async fn feed(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_counted_per_job_and_given_back_on_drop() {
+        let limits = SubscriberLimits::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let first = limits.try_acquire(a, 2).expect("first");
+        let second = limits.try_acquire(a, 2).expect("second");
+        assert!(limits.try_acquire(a, 2).is_none());
+        let other = limits
+            .try_acquire(b, 2)
+            .expect("another job has its own count");
+        drop(first);
+        let third = limits.try_acquire(a, 2).expect("a dropped slot comes back");
+        drop((second, third, other));
+        assert!(limits.counts.lock().unwrap().is_empty());
     }
 }

@@ -48,6 +48,8 @@ pub async fn predict(
                 "too many predictions in flight; try again shortly",
             )
         })?;
+    // Admitted requests only: a 429 is counted by the HTTP metrics, not as a latency.
+    let started = std::time::Instant::now();
     // Read (and bound) the upload first: an oversized body is 413 whatever the model.
     let uploads = read_images(&state, request).await?;
     let model = resolve_model(&state, query.model.as_deref()).await?;
@@ -89,6 +91,7 @@ pub async fn predict(
             }
         })
         .collect();
+    metrics::histogram!("predict_latency_seconds").record(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
         model: model.id,
         predictions,
