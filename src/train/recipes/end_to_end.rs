@@ -117,6 +117,9 @@ pub fn train_end_to_end(
             let labels: Vec<usize> = indices.iter().map(|&i| train_labels[i]).collect();
             // [B, 3, S, S] preprocessed, warped → frozen layers without a graph (or their
             // cached outputs) → trainable layers and head with one.
+            // LibTorch runs eagerly on the CPU, so these instants time each phase.
+            let t_start = Instant::now();
+            let mut t_augmented = t_start;
             let mid = match &frozen_train {
                 Some(cached) => cached.batch(&indices, &device),
                 None => {
@@ -124,17 +127,27 @@ pub fn train_end_to_end(
                         indices.iter().map(|&i| train_images[i].clone()).collect();
                     let x = images_to_tensor(&images, size, preprocessing, &device);
                     let x = augmentation.apply(x, &mut rng);
+                    t_augmented = Instant::now();
                     frozen.forward_layers(x, 0..trainable_from)
                 }
             }
             .autodiff();
+            let t_frozen = Instant::now();
             let features = model.base.forward_layers(mid, trainable_from..LAYERS.len());
             let logits = model.head.forward(features);
             let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
             let loss_value = tensor_to_vec(loss.clone().inner())?[0] as f64;
             meter.add_batch(loss_value, &logits_to_vec(logits.inner())?, &labels);
+            let t_forward = Instant::now();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
+            tracing::debug!(
+                augment_s = (t_augmented - t_start).as_secs_f64(),
+                frozen_s = (t_frozen - t_augmented).as_secs_f64(),
+                trainable_forward_s = (t_forward - t_frozen).as_secs_f64(),
+                backward_and_step_s = t_forward.elapsed().as_secs_f64(),
+                "training step"
+            );
             ctx.reporter
                 .progress((step + 1) as u64, steps as u64, "steps");
         }
