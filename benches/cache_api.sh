@@ -24,9 +24,11 @@ extract() {
   done
 }
 t0=$(date +%s.%N); first=$(extract); t1=$(date +%s.%N); second=$(extract); t2=$(date +%s.%N)
-python3 -c "
-t0, t1, t2 = $t0, $t1, $t2
-print(f'first:  {t1 - t0:.1f} s  ({\"$first\"})')
-print(f'second: {t2 - t1:.2f} s  ({\"$second\"})')
-print(f'ratio:  {(t1 - t0) / (t2 - t1):.0f}x')"
+python3 - "$t0" "$t1" "$t2" "$first" "$second" <<'PY'
+import sys
+t0, t1, t2 = map(float, sys.argv[1:4])
+print(f"first:  {t1 - t0:.1f} s  ({sys.argv[4]})")
+print(f"second: {t2 - t1:.2f} s  ({sys.argv[5]})")
+print(f"ratio:  {(t1 - t0) / (t2 - t1):.0f}x")
+PY
 echo "cache: $(curl -sf $URL/v1/cache)"

@@ -2,6 +2,7 @@
 //! (`worker`), and the events it publishes for SSE subscribers (`events`).
 
 pub mod events;
+mod reporter;
 pub mod spec;
 pub mod worker;
 

@@ -8,12 +8,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use sqlx::SqlitePool;
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
-use super::events::{EventHub, JobEvent};
+use super::events::EventHub;
+use super::reporter::JobReporter;
 use super::spec::{JobKind, JobParams};
 use crate::data::dataset::Dataset;
 use crate::data::decode::ResizeFilter;
@@ -21,10 +21,10 @@ use crate::model::head::HeadConfig;
 use crate::model::layers::LAYERS;
 use crate::model::{Classifier, ConvBase};
 use crate::store::jobs::{self as job_store, Outcome};
-use crate::store::{models as model_store, EpochMetrics, Job, JobStatus, ModelRecord, Progress};
+use crate::store::{models as model_store, Job, JobStatus, ModelRecord};
 use crate::train::artifacts::{load_record, ModelConfig};
 use crate::train::recipes::{self, Context};
-use crate::train::{Reporter, TrainError};
+use crate::train::TrainError;
 
 pub struct WorkerConfig {
     pub pool: SqlitePool,
@@ -320,62 +320,4 @@ fn register_model(
         model_id: Some(trained.id),
         error: None,
     })
-}
-
-/// Reports to the database and the event hub; progress at most 4 times a second.
-struct JobReporter {
-    pool: SqlitePool,
-    hub: EventHub,
-    rt: Handle,
-    job_id: Uuid,
-    cancel: Arc<AtomicBool>,
-    shutdown: Arc<AtomicBool>,
-    last_progress: Option<Instant>,
-    last_event_id: i64,
-}
-
-impl Reporter for JobReporter {
-    fn progress(&mut self, done: u64, total: u64, unit: &str) {
-        let due = self
-            .last_progress
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
-        if !due && done < total {
-            return;
-        }
-        self.last_progress = Some(Instant::now());
-        let progress = Progress {
-            done: done as i64,
-            total: total as i64,
-            unit: unit.to_owned(),
-        };
-        if let Err(error) =
-            self.rt
-                .block_on(job_store::set_progress(&self.pool, self.job_id, &progress))
-        {
-            tracing::warn!(%error, "cannot record progress");
-        }
-        self.hub.publish(JobEvent {
-            id: self.last_event_id,
-            job_id: self.job_id,
-            kind: "progress".into(),
-            data: json!(progress),
-            recorded: false,
-        });
-    }
-
-    fn epoch(&mut self, metrics: &EpochMetrics) -> anyhow::Result<()> {
-        let event = self
-            .rt
-            .block_on(job_store::record_epoch(&self.pool, self.job_id, metrics))?;
-        self.last_event_id = event.id;
-        metrics::histogram!("epoch_seconds").record(metrics.seconds);
-        tracing::info!(job = %self.job_id, epoch = metrics.epoch, loss = metrics.loss, acc = metrics.acc,
-            val_loss = metrics.val_loss, val_acc = metrics.val_acc, "epoch");
-        self.hub.publish(event.into());
-        Ok(())
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst)
-    }
 }

@@ -329,3 +329,58 @@ async fn raw_post_head(url: &str, path: &str, content_type: &str, length: usize)
         .unwrap_or("")
         .to_string()
 }
+
+#[tokio::test]
+async fn corrupt_files_in_a_class_folder_are_skipped_and_listed() {
+    let app = spawn_app().await;
+    let cats = app.root.path().join("datasets/tiny/train/cats");
+    std::fs::write(
+        cats.join("broken.jpg"),
+        b"\xFF\xD8\xFF\xE0 not really a jpeg",
+    )
+    .unwrap();
+    std::fs::write(cats.join("empty.png"), b"").unwrap();
+    let job = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    let job = app
+        .wait_for(&job, std::time::Duration::from_secs(300))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["splits"]["train"]["skipped"], 2);
+    assert_eq!(job["result"]["splits"]["train"]["images"], 20);
+    let listed = job["result"]["skipped_files"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed
+        .iter()
+        .any(|f| f.as_str().unwrap().contains("broken.jpg")));
+    assert!(listed
+        .iter()
+        .any(|f| f.as_str().unwrap().contains("empty.png")));
+
+    // A split whose every image is unreadable fails with the reason, before training.
+    let datasets = app.root.path().join("datasets");
+    for (split, class) in [
+        ("train", "cats"),
+        ("train", "dogs"),
+        ("validation", "cats"),
+        ("validation", "dogs"),
+    ] {
+        let dir = datasets.join("junk").join(split).join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jpg"), b"junk").unwrap();
+    }
+    let job = app
+        .queue(json!({"kind": "extract_features", "dataset": "junk"}))
+        .await;
+    let job = app.wait_for(&job, std::time::Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("no readable images"),
+        "{job}"
+    );
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+}
