@@ -104,10 +104,6 @@ fn parse_token(text: &str) -> Result<ApiToken, String> {
 }
 
 impl Settings {
-    pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.data_dir.join("vggserve.db").display())
-    }
-
     /// Refuse to expose an unauthenticated API beyond this machine by accident: without a
     /// token, a non-loopback address needs an explicit `--insecure-no-auth`.
     pub fn check_exposure(&self) -> anyhow::Result<()> {

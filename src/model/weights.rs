@@ -125,23 +125,6 @@ impl WeightSet {
         Ok(set)
     }
 
-    /// Build from tensors already in memory (tests, conversions).
-    pub fn from_tensors(
-        tensors: HashMap<String, RawTensor>,
-        preprocessing: Preprocessing,
-        path: PathBuf,
-    ) -> Result<Self, WeightsError> {
-        let set = Self {
-            tensors,
-            preprocessing,
-            sha256: String::new(),
-            path,
-            format: WeightsFormat::Safetensors,
-        };
-        set.validate()?;
-        Ok(set)
-    }
-
     fn validate(&self) -> Result<(), WeightsError> {
         for (torch_index, cin, cout) in conv_specs() {
             self.expect(

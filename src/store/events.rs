@@ -17,18 +17,6 @@ pub struct StoredEvent {
     pub data: Value,
 }
 
-pub async fn record_event(
-    pool: &SqlitePool,
-    job_id: Uuid,
-    kind: &str,
-    data: &Value,
-) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
-    let event = insert_event(&mut tx, job_id, kind, data).await?;
-    tx.commit().await?;
-    Ok(event)
-}
-
 pub(super) async fn insert_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     job_id: Uuid,

@@ -372,14 +372,6 @@ pub async fn request_cancel(pool: &SqlitePool, id: Uuid) -> Result<CancelOutcome
     Ok(outcome)
 }
 
-pub async fn cancel_requested(pool: &SqlitePool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let flag: Option<i64> = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await?;
-    Ok(flag.unwrap_or(0) != 0)
-}
-
 /// Jobs left `running` by a previous process (crash, kill -9). Returned so the caller can
 /// resume or fail them; never left running.
 pub async fn interrupted(pool: &SqlitePool) -> Result<Vec<Job>, sqlx::Error> {
