@@ -164,6 +164,41 @@ impl JobRequest {
         }
     }
 
+    /// The options shared by the training kinds (all unset for the other kinds).
+    fn common(&self) -> Common {
+        match self {
+            Self::Train {
+                epochs,
+                batch_size,
+                learning_rate,
+                seed,
+                steps_per_epoch,
+                validation_steps,
+                image_size,
+                ..
+            }
+            | Self::FineTune {
+                epochs,
+                batch_size,
+                learning_rate,
+                seed,
+                steps_per_epoch,
+                validation_steps,
+                image_size,
+                ..
+            } => Common {
+                epochs: *epochs,
+                batch_size: *batch_size,
+                learning_rate: *learning_rate,
+                seed: *seed,
+                steps_per_epoch: *steps_per_epoch,
+                validation_steps: *validation_steps,
+                image_size: *image_size,
+            },
+            Self::ExtractFeatures { .. } | Self::Evaluate { .. } => Common::default(),
+        }
+    }
+
     /// Fill in the seed's defaults and check every range.
     pub fn resolve(&self) -> Result<JobParams, InvalidParam> {
         let blank = |kind, dataset: &str| JobParams {
@@ -197,23 +232,9 @@ impl JobRequest {
                 dataset,
                 features,
                 augment,
-                epochs,
-                batch_size,
-                learning_rate,
-                seed,
-                steps_per_epoch,
-                validation_steps,
-                image_size,
+                ..
             } => {
-                let common = Common {
-                    epochs: *epochs,
-                    batch_size: *batch_size,
-                    learning_rate: *learning_rate,
-                    seed: *seed,
-                    steps_per_epoch: *steps_per_epoch,
-                    validation_steps: *validation_steps,
-                    image_size: *image_size,
-                };
+                let common = self.common();
                 let augment = augment.unwrap_or(false);
                 if augment == features.is_some() {
                     return Err(InvalidParam {
@@ -232,23 +253,9 @@ impl JobRequest {
                 from_model,
                 unfreeze_from,
                 augment,
-                epochs,
-                batch_size,
-                learning_rate,
-                seed,
-                steps_per_epoch,
-                validation_steps,
-                image_size,
+                ..
             } => {
-                let common = Common {
-                    epochs: *epochs,
-                    batch_size: *batch_size,
-                    learning_rate: *learning_rate,
-                    seed: *seed,
-                    steps_per_epoch: *steps_per_epoch,
-                    validation_steps: *validation_steps,
-                    image_size: *image_size,
-                };
+                let common = self.common();
                 let layer = unfreeze_from
                     .clone()
                     .unwrap_or_else(|| "block5_conv1".into());
