@@ -62,7 +62,7 @@ impl Application {
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
         let pool = crate::store::connect(&settings.data_dir).await?;
-        recover_interrupted(&pool).await?;
+        recover_interrupted(&pool, &settings.data_dir).await?;
         let hub = EventHub::new(1024);
         let worker = worker::spawn(WorkerConfig {
             pool: pool.clone(),

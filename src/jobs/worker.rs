@@ -2,7 +2,7 @@
 //! jobs in FIFO order, claiming them from the database (the durable queue). The async side
 //! talks to it only through the database, a wake-up channel and a cancel flag.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use crate::model::layers::LAYERS;
 use crate::model::{Classifier, ConvBase};
 use crate::store::jobs::{self as job_store, Outcome};
 use crate::store::{models as model_store, Job, JobStatus, ModelRecord};
-use crate::train::artifacts::{load_record, ModelConfig};
+use crate::train::artifacts::{has_checkpoint, load_record, remove_checkpoint, ModelConfig};
 use crate::train::recipes::{self, Context};
 use crate::train::TrainError;
 
@@ -75,13 +75,14 @@ impl WorkerHandle {
     }
 }
 
-/// Settle jobs a previous process left `running` (crash, kill -9, shutdown): a job with no
-/// recorded epoch is queued again from the start (nothing to lose or repeat); one with
-/// epochs is failed with the reason, its epochs kept.
-pub async fn recover_interrupted(pool: &SqlitePool) -> anyhow::Result<()> {
+/// Settle jobs a previous process left `running` (crash, kill -9, shutdown): a job with a
+/// checkpoint, or with no recorded epoch, is queued again (it resumes from the checkpoint,
+/// or starts over with nothing lost or repeated); one with epochs but no checkpoint (the
+/// dense head on features, which is quick) is failed with the reason, its epochs kept.
+pub async fn recover_interrupted(pool: &SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
     for job in job_store::interrupted(pool).await? {
-        if job.epochs.is_empty() {
-            tracing::warn!(job = %job.id, "requeueing a job interrupted before its first epoch");
+        if job.epochs.is_empty() || has_checkpoint(data_dir, job.id) {
+            tracing::warn!(job = %job.id, epochs = job.epochs.len(), "requeueing an interrupted job");
             job_store::requeue_for_resume(pool, job.id).await?;
         } else {
             let error = format!(
@@ -188,6 +189,8 @@ fn run_job(config: &WorkerConfig, handle: &WorkerHandle, rt: &Handle, job: Job) 
     tracing::info!(job = %job.id, status = status.as_str(), seconds = started.elapsed().as_secs_f64(), "job finished");
     metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone(), "status" => status.as_str())
         .record(started.elapsed().as_secs_f64());
+    // The job has ended: its checkpoint is no longer needed (the model, if any, is saved).
+    remove_checkpoint(&config.data_dir, job.id);
     match rt.block_on(job_store::finish(&config.pool, job.id, status, &outcome)) {
         Ok(event) => config.hub.publish(event.into()),
         Err(error) => tracing::error!(job = %job.id, %error, "cannot record the job's end"),
@@ -218,6 +221,7 @@ fn execute(
         resize: config.resize,
         max_pixels: config.max_pixels,
         job_id: job.id,
+        recorded_epochs: job.epochs.len() as u32,
         reporter,
     };
     match params.kind {

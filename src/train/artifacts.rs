@@ -214,6 +214,85 @@ pub fn load_model(
     Ok(model.valid())
 }
 
+/// What a training job's checkpoint records beside the model's weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// The last epoch whose weights the checkpoint holds.
+    pub epoch: u32,
+    pub head: HeadConfig,
+    /// That epoch's metrics: the checkpoint is written before the epoch is recorded, so a
+    /// crash in between can still record it on resume.
+    pub metrics: crate::store::EpochMetrics,
+}
+
+fn checkpoint_dir(data_dir: &Path, job: Uuid) -> PathBuf {
+    data_dir.join("checkpoints").join(job.to_string())
+}
+
+/// Save the whole model after an epoch: weights first, then `checkpoint.json`, each
+/// atomically, so a checkpoint whose JSON exists always has complete weights.
+pub fn save_checkpoint(
+    data_dir: &Path,
+    job: Uuid,
+    model: &Classifier,
+    info: &CheckpointInfo,
+) -> anyhow::Result<()> {
+    let dir = checkpoint_dir(data_dir, job);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors")).overwrite(true);
+    model
+        .valid()
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("saving checkpoint in {}: {e}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    serde_json::to_writer(tmp.as_file(), info)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(dir.join("checkpoint.json"))
+        .with_context(|| format!("writing {}", dir.display()))?;
+    Ok(())
+}
+
+pub fn has_checkpoint(data_dir: &Path, job: Uuid) -> bool {
+    checkpoint_dir(data_dir, job)
+        .join("checkpoint.json")
+        .is_file()
+}
+
+/// The model and info of a job's last checkpoint, if it has one.
+pub fn load_checkpoint(
+    data_dir: &Path,
+    job: Uuid,
+    base: &ConvBase,
+) -> anyhow::Result<Option<(Classifier, CheckpointInfo)>> {
+    let dir = checkpoint_dir(data_dir, job);
+    let Ok(text) = std::fs::read_to_string(dir.join("checkpoint.json")) else {
+        return Ok(None);
+    };
+    let info: CheckpointInfo = serde_json::from_str(&text).context("unreadable checkpoint.json")?;
+    let mut model = Classifier {
+        base: base.net.clone(),
+        head: info.head.init(&base.device),
+    };
+    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors"));
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| anyhow::anyhow!("loading checkpoint in {}: {e}", dir.display()))?;
+    if !result.errors.is_empty() || !result.unused.is_empty() || !result.missing.is_empty() {
+        bail!("checkpoint in {} does not fit the model", dir.display());
+    }
+    Ok(Some((model.valid(), info)))
+}
+
+/// Drop a job's checkpoint once the job has ended.
+pub fn remove_checkpoint(data_dir: &Path, job: Uuid) {
+    let dir = checkpoint_dir(data_dir, job);
+    if let Err(error) = std::fs::remove_dir_all(&dir) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(%error, dir = %dir.display(), "could not remove a checkpoint");
+        }
+    }
+}
+
 /// Load a registered model: its config from the record, its weights from its artifact.
 pub fn load_record(
     data_dir: &Path,

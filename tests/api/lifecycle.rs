@@ -70,27 +70,81 @@ async fn cancel_stops_queued_and_running_jobs() {
 }
 
 #[tokio::test]
-async fn restart_after_kill_runs_queued_jobs_and_settles_the_running_one() {
+async fn after_kill_a_training_job_resumes_from_its_checkpoint_and_queued_jobs_run() {
     let mut app = spawn_app().await;
-    let running = app.queue(long_job()).await;
+    let running = app
+        .queue(
+            json!({"kind": "train", "dataset": "tiny", "augment": true, "epochs": 3,
+                      "steps_per_epoch": 6, "validation_steps": 1, "batch_size": 2}),
+        )
+        .await;
     let queued = app
         .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
         .await;
-    // Kill it mid-training, after at least one recorded epoch.
-    let before = app
-        .wait_until(&running, LIMIT, |j| {
-            j["epochs"].as_array().is_some_and(|e| !e.is_empty())
-        })
-        .await;
+    // Kill it mid-training, after its first recorded epoch (and so its first checkpoint).
+    app.wait_until(&running, LIMIT, |j| {
+        j["epochs"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
     app.crash_and_restart();
 
     let job = app.wait_for(&running, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // Every epoch exactly once, in order, across the kill.
+    let epochs: Vec<i64> = job["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3]);
+    assert!(job["model_id"].is_string(), "{job}");
+    let events = app.events(&running, None).await;
+    assert!(
+        events
+            .iter()
+            .any(|(_, e, d)| e == "status" && d["resumed"] == true),
+        "a resume is announced"
+    );
+    assert_eq!(crate::helpers::ids_of(&events, "epoch").len(), 3);
+    assert!(
+        !app.root
+            .path()
+            .join("data/checkpoints")
+            .join(&running)
+            .exists(),
+        "checkpoint removed at the end"
+    );
+
+    let job = app.wait_for(&queued, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, jobs) = app.get_json("/v1/jobs?status=running").await;
+    assert_eq!(jobs, json!([]));
+}
+
+#[tokio::test]
+async fn after_kill_a_job_without_checkpoint_fails_with_the_reason_and_keeps_its_epochs() {
+    let mut app = spawn_app().await;
+    let extract = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+        .await;
+    app.wait_for(&extract, LIMIT).await;
+    // The dense head on features keeps no checkpoint (a whole run takes seconds).
+    let train = app
+        .queue(json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 1000}))
+        .await;
+    let before = app
+        .wait_until(&train, LIMIT, |j| {
+            j["epochs"].as_array().is_some_and(|e| e.len() >= 2)
+        })
+        .await;
+    app.crash_and_restart();
+    let job = app.wait_for(&train, LIMIT).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(
         job["error"].as_str().unwrap().contains("interrupted"),
         "{job}"
     );
-    // Every epoch recorded before the kill is still there, once.
     let epochs: Vec<i64> = job["epochs"]
         .as_array()
         .unwrap()
@@ -99,11 +153,6 @@ async fn restart_after_kill_runs_queued_jobs_and_settles_the_running_one() {
         .collect();
     assert!(epochs.len() >= before["epochs"].as_array().unwrap().len());
     assert_eq!(epochs, (1..=epochs.len() as i64).collect::<Vec<_>>());
-
-    let job = app.wait_for(&queued, LIMIT).await;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    let (_, jobs) = app.get_json("/v1/jobs?status=running").await;
-    assert_eq!(jobs, json!([]));
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use crate::model::head::HeadConfig;
 use crate::model::layers::{layer_index, LayerKind, LayerSpec, LAYERS};
 use crate::model::Classifier;
 use crate::tensor_io::tensor_to_vec;
-use crate::train::artifacts::ModelConfig;
+use crate::train::artifacts::{load_checkpoint, save_checkpoint, CheckpointInfo, ModelConfig};
 use crate::train::augment::Augmentation;
 use crate::train::fit::{
     bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
@@ -37,6 +37,20 @@ pub fn train_end_to_end(
     trainable_from: usize,
     recipe: &str,
 ) -> Result<Outcome, TrainError> {
+    // A job resumed after a restart continues from its last checkpoint: the weights of the
+    // epoch it saved, counting from the last epoch recorded (never recording one twice).
+    let (start, head_config, saved_epoch) =
+        match load_checkpoint(ctx.data_dir, ctx.job_id, ctx.base)? {
+            Some((model, info)) => {
+                tracing::info!(job = %ctx.job_id, epoch = info.epoch, "resuming from checkpoint");
+                if info.epoch > ctx.recorded_epochs {
+                    ctx.reporter.epoch(&info.metrics)?;
+                }
+                (model, info.head, info.epoch)
+            }
+            None => (start, head_config, 0),
+        };
+    let first_epoch = saved_epoch.max(ctx.recorded_epochs) + 1;
     let train_split = dataset.split("train")?;
     let val_split = dataset.split("validation")?;
     check_binary(&train_split.classes)?;
@@ -46,7 +60,8 @@ pub fn train_end_to_end(
     let seed = params.seed.unwrap_or(1337);
     let device = ctx.base.device.clone();
     device.seed(seed);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // A resumed job draws a fresh stream (its old position is not saved).
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u64::from(first_epoch - 1) << 32));
     let steps = params.steps_per_epoch.unwrap_or(100) as usize;
     let val_cap = params.validation_steps.unwrap_or(50) as usize * batch;
     let (train_images, train_labels, _) =
@@ -100,7 +115,7 @@ pub fn train_end_to_end(
     let epochs = params.epochs.unwrap_or(30);
     let mut order: Vec<usize> = Vec::new();
     let mut last = json!(null);
-    for epoch in 1..=epochs {
+    for epoch in first_epoch..=epochs {
         let started = Instant::now();
         let mut meter = Meter::default();
         for step in 0..steps {
@@ -160,6 +175,14 @@ pub fn train_end_to_end(
             val.add_logits(&logits_to_vec(eval.head.forward(features))?, labels);
         }
         let metrics = epoch_metrics(epoch, &meter, Some(&val), started);
+        // Checkpoint first, then record: a crash between the two finds the epoch in the
+        // checkpoint and records it on resume, so no epoch is lost or recorded twice.
+        let info = CheckpointInfo {
+            epoch,
+            head: head_config.clone(),
+            metrics: metrics.clone(),
+        };
+        save_checkpoint(ctx.data_dir, ctx.job_id, &model.valid(), &info)?;
         ctx.reporter.epoch(&metrics)?;
         last = serde_json::to_value(&metrics).unwrap_or_default();
     }

@@ -36,6 +36,8 @@ pub struct Context<'a> {
     pub resize: ResizeFilter,
     pub max_pixels: u64,
     pub job_id: Uuid,
+    /// Epochs this job recorded before (a job resumed after a restart).
+    pub recorded_epochs: u32,
     pub reporter: &'a mut dyn Reporter,
 }
 
