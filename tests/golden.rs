@@ -84,3 +84,40 @@ fn features_command_reproduces_pytorch() {
         assert!(error < 1e-4, "{name}: relative error {error:e}");
     }
 }
+
+#[test]
+fn a_model_saved_with_its_base_and_reloaded_still_matches_pytorch() {
+    use vggserve::model::head::HeadConfig;
+    use vggserve::model::Classifier;
+    use vggserve::train::artifacts::{load_model, save_model, ModelConfig};
+
+    let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
+    let device = Device::libtorch();
+    let base = ConvBase::load(&standin_weights(), None, &device).unwrap();
+    let head = HeadConfig::new(512 * 4 * 4).with_dropout(0.0);
+    let model = Classifier {
+        base: base.net.clone(),
+        head: head.init(&device),
+    };
+    let config = ModelConfig {
+        recipe: "fine_tuned".into(),
+        head,
+        classes: vec!["cats".into(), "dogs".into()],
+        image_size: 150,
+        preprocessing: base.preprocessing,
+        weights_sha256: base.weights_sha256.clone(),
+        includes_base: true,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (artifact, sha) = save_model(dir.path(), uuid::Uuid::new_v4(), &model, &config).unwrap();
+    let loaded = load_model(dir.path(), &artifact, &sha, &config, &base).unwrap();
+    let input = &golden["input"];
+    let x = nchw_to_tensor(
+        &input.data,
+        input.shape.clone().try_into().unwrap(),
+        &device,
+    );
+    let y = tensor_to_vec(loaded.base.forward(x)).unwrap();
+    let error = relative_error(&y, &golden["block5_pool"].data);
+    assert!(error < 1e-4, "reloaded base: relative error {error:e}");
+}

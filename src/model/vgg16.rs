@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::layers::{LayerKind, LAYERS, NUM_CONVS};
-use super::weights::{WeightSet, WeightsError};
+use super::weights::{kernel_channels_last, WeightSet, WeightsError};
 
 /// VGG16 without its top: 13 conv 3×3 (pad 1) + ReLU, 5 max-pools.
 #[derive(Module, Debug)]
@@ -44,6 +44,28 @@ impl Vgg16 {
             convs,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
         })
+    }
+
+    /// Lay the conv kernels out channels-last again, values unchanged. Loading weights
+    /// through burn's stores (a fine-tuned model, a checkpoint) restores them contiguous
+    /// OIHW, which makes LibTorch fall back to its slower NCHW convolutions.
+    pub fn into_channels_last(mut self) -> Result<Self, WeightsError> {
+        for conv in &mut self.convs {
+            let weight = conv.weight.val();
+            let [cout, cin, _, _] = weight.dims();
+            let device = weight.device();
+            let data =
+                crate::tensor_io::tensor_to_vec(weight).map_err(|e| WeightsError::Format {
+                    path: "<model in memory>".into(),
+                    format: "tensor",
+                    message: format!("{e:#}"),
+                })?;
+            conv.weight = conv
+                .weight
+                .clone()
+                .map(|_| kernel_channels_last(&data, cout, cin, &device));
+        }
+        Ok(self)
     }
 
     /// The whole base: [N, 3, H, W] → [N, 512, H/32, W/32] (`block5_pool`).

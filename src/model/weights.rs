@@ -168,17 +168,7 @@ impl WeightSet {
             &format!("features.{torch_index}.weight"),
             &[cout, cin, 3, 3],
         )?;
-        let mut ohwi = vec![0f32; raw.data.len()];
-        for o in 0..cout {
-            for i in 0..cin {
-                for k in 0..9 {
-                    ohwi[(o * 9 + k) * cin + i] = raw.data[(o * cin + i) * 9 + k];
-                }
-            }
-        }
-        let t = Tensor::<4>::from_data(TensorData::new(ohwi, [cout, 3, 3, cin]), device);
-        // [O, H, W, I] → [O, I, H, W] as a strided view: no copy, channels-last strides.
-        Ok(t.permute([0, 3, 1, 2]))
+        Ok(kernel_channels_last(&raw.data, cout, cin, device))
     }
 
     pub fn conv_bias(
@@ -204,6 +194,22 @@ impl WeightSet {
         all.sort_by(|a, b| a.0.cmp(b.0));
         all
     }
+}
+
+/// 3×3 kernels given OIHW (row-major) → logical OIHW laid out physically as OHWI
+/// ("channels last"), so that LibTorch picks its NHWC convolution kernels.
+pub fn kernel_channels_last(oihw: &[f32], cout: usize, cin: usize, device: &Device) -> Tensor<4> {
+    let mut ohwi = vec![0f32; oihw.len()];
+    for o in 0..cout {
+        for i in 0..cin {
+            for k in 0..9 {
+                ohwi[(o * 9 + k) * cin + i] = oihw[(o * cin + i) * 9 + k];
+            }
+        }
+    }
+    let t = Tensor::<4>::from_data(TensorData::new(ohwi, [cout, 3, 3, cin]), device);
+    // [O, H, W, I] → [O, I, H, W] as a strided view: no copy, channels-last strides.
+    t.permute([0, 3, 1, 2])
 }
 
 type Read = (HashMap<String, RawTensor>, Option<Preprocessing>);

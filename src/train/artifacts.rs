@@ -211,6 +211,9 @@ pub fn load_model(
             result.unused
         );
     }
+    if config.includes_base {
+        model.base = model.base.into_channels_last()?;
+    }
     Ok(model.valid())
 }
 
@@ -280,6 +283,7 @@ pub fn load_checkpoint(
     if !result.errors.is_empty() || !result.unused.is_empty() || !result.missing.is_empty() {
         bail!("checkpoint in {} does not fit the model", dir.display());
     }
+    model.base = model.base.into_channels_last()?;
     Ok(Some((model.valid(), info)))
 }
 
