@@ -58,10 +58,17 @@ pub fn make_tiny_dataset(datasets: &Path) {
     }
 }
 
-fn start_server(root: &Path, extra_args: &[String]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vggserve"))
+/// `vggserve serve` on `addr` over `root`'s data and datasets, the stand-in weights and the
+/// repository's static/, with no auth settings inherited from the environment.
+pub fn serve_command(
+    root: &Path,
+    addr: &str,
+    extra_args: &[impl AsRef<std::ffi::OsStr>],
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vggserve"));
+    command
         .arg("serve")
-        .args(["--addr", "127.0.0.1:0", "--device", "cpu"])
+        .args(["--addr", addr, "--device", "cpu"])
         .arg("--data-dir")
         .arg(root.join("data"))
         .arg("--datasets-dir")
@@ -73,6 +80,13 @@ fn start_server(root: &Path, extra_args: &[String]) -> (Child, String) {
             "VGGSERVE_STATIC_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("static"),
         )
+        .env_remove("VGGSERVE_API_TOKEN")
+        .env_remove("VGGSERVE_INSECURE_NO_AUTH");
+    command
+}
+
+fn start_server(root: &Path, extra_args: &[String]) -> (Child, String) {
+    let mut child = serve_command(root, "127.0.0.1:0", extra_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -3,12 +3,11 @@
 //! the per-job SSE subscriber limit.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp};
-use crate::shared::standin_weights;
 
 const TOKEN: &str = "s3cret/token+with=odd&chars";
 
@@ -222,28 +221,10 @@ async fn open_predict_leaves_only_prediction_open() {
     .await;
 }
 
-/// `vggserve serve` on `addr` with extra flags and no token in the environment.
-fn serve_command(root: &std::path::Path, addr: &str, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vggserve"));
-    command
-        .arg("serve")
-        .args(["--addr", addr, "--device", "cpu"])
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .arg("--datasets-dir")
-        .arg(root.join("datasets"))
-        .arg("--weights")
-        .arg(standin_weights())
-        .args(extra)
-        .env_remove("VGGSERVE_API_TOKEN")
-        .env_remove("VGGSERVE_INSECURE_NO_AUTH");
-    command
-}
-
 #[test]
 fn refuses_to_serve_a_public_address_without_a_token() {
     let root = tempfile::tempdir().unwrap();
-    let output = serve_command(root.path(), "0.0.0.0:0", &[])
+    let output = crate::helpers::serve_command(root.path(), "0.0.0.0:0", &[] as &[&str])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -262,11 +243,12 @@ fn refuses_to_serve_a_public_address_without_a_token() {
     assert!(!root.path().join("data").exists());
 
     // Allowed when asked for explicitly.
-    let mut child = serve_command(root.path(), "0.0.0.0:0", &["--insecure-no-auth"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        crate::helpers::serve_command(root.path(), "0.0.0.0:0", &["--insecure-no-auth"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let stdout = child.stdout.take().unwrap();
     let listening = BufReader::new(stdout)
         .lines()
