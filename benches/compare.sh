@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side conv-base benchmark on this machine: vggserve vs PyTorch 2.9 (same weights,
 # same photos), alternating A/B, REPEAT rounds (default 3); JSON per run into $OUT_DIR and a
-# summary (medians) on stdout. Run when the machine is otherwise idle.
+# summary (medians) on stdout. Each round also runs both in bf16 (--conv-precision bf16 /
+# --bf16). Run when the machine is otherwise idle.
 #
 #   benches/compare.sh                 # 3 rounds, 200 photos end to end
 #   ROUNDS=1 LIMIT=40 benches/compare.sh
@@ -31,6 +32,11 @@ for round in $(seq "$ROUNDS"); do
   $PY benches/reference/features_e2e.py --dir "$PHOTOS" --channels-last --progress-every 0 \
     --out "$OUT_DIR/ref-e2e-cl-$round.json"
   $PY benches/reference/features_e2e.py --dir "$PHOTOS" --progress-every 0 --out "$OUT_DIR/ref-e2e-$round.json"
+  echo "round $round: bf16, vggserve then PyTorch (channels_last)" >&2
+  target/release/vggserve bench --device cpu --weights "$SHARED/weights/vgg16-standin.safetensors" \
+    --conv-precision bf16 --repeats 5 --dir "$PHOTOS" --out "$OUT_DIR/bf16-ours-$round.json" > /dev/null
+  $PY benches/reference/features_e2e.py --dir "$PHOTOS" --channels-last --bf16 --progress-every 0 \
+    --out "$OUT_DIR/bf16-ref-e2e-cl-$round.json"
 done
 $PY - "$OUT_DIR" "$ROUNDS" <<'PY'
 import json, statistics, sys, glob, os
@@ -52,5 +58,19 @@ summary["end_to_end_images_per_second"] = {
     "pytorch_channels_last": statistics.median(r["images_per_s"] for r in load("ref-e2e-cl-*.json")),
     "pytorch_nchw": statistics.median(r["images_per_s"] for r in load("ref-e2e-[0-9]*.json")),
 }
+summary["end_to_end_images_per_second"]["ratio_vs_pytorch_channels_last"] = (
+    summary["end_to_end_images_per_second"]["vggserve"]
+    / summary["end_to_end_images_per_second"]["pytorch_channels_last"])
+bf16 = {
+    "vggserve": statistics.median(o["end_to_end"]["images_per_second"] for o in load("bf16-ours-*.json")),
+    "pytorch_channels_last": statistics.median(r["images_per_s"] for r in load("bf16-ref-e2e-cl-*.json")),
+    "vggserve_forward": {r["batch_size"]: statistics.median(
+        x["images_per_second"] for o in load("bf16-ours-*.json") for x in o["forward"] if x["batch_size"] == r["batch_size"])
+        for r in load("bf16-ours-*.json")[0]["forward"]},
+}
+bf16["ratio_vs_pytorch_bf16"] = bf16["vggserve"] / bf16["pytorch_channels_last"]
+bf16["ratio_vs_pytorch_f32_channels_last"] = (
+    bf16["vggserve"] / summary["end_to_end_images_per_second"]["pytorch_channels_last"])
+summary["bf16_end_to_end_images_per_second"] = bf16
 print(json.dumps(summary, indent=2))
 PY

@@ -172,5 +172,9 @@ fn load(
     config: &PredictorConfig,
     record: &ModelRecord,
 ) -> Result<(Classifier, ModelConfig), String> {
-    load_record(&config.data_dir, record, &config.base).map_err(|e| format!("{e:#}"))
+    let (mut model, model_config) =
+        load_record(&config.data_dir, record, &config.base).map_err(|e| format!("{e:#}"))?;
+    // Nothing trains a loaded model: its base runs in the server's inference precision.
+    model.base = model.base.with_precision(config.base.precision);
+    Ok((model, model_config))
 }

@@ -46,16 +46,19 @@ impl Application {
         let device = crate::device::parse(settings.device.as_deref())?;
         let weights = settings.weights.clone();
         let preprocessing = settings.preprocessing;
+        let precision = settings.conv_precision;
         let load_device = device.clone();
         // A missing or malformed weights file stops start-up with a message naming it.
         let base = tokio::task::spawn_blocking(move || {
             ConvBase::load(&weights, preprocessing, &load_device)
+                .map(|base| base.with_precision(precision))
         })
         .await??;
         tracing::info!(
             weights = %settings.weights.display(),
             sha256 = %base.weights_sha256,
             preprocessing = %base.preprocessing,
+            precision = %base.precision,
             device = %crate::device::describe(&device),
             "conv base loaded"
         );
@@ -86,6 +89,7 @@ impl Application {
             "weights": settings.weights,
             "weights_sha256": base.weights_sha256,
             "preprocessing": base.preprocessing,
+            "conv_precision": base.precision,
             "device": crate::device::describe(&device),
         });
         let state = AppState {

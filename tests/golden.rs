@@ -12,7 +12,7 @@ use burn::prelude::*;
 use common::shared::{require, standin_weights};
 use vggserve::data::batch::nchw_to_tensor;
 use vggserve::model::layers::layer_index;
-use vggserve::model::ConvBase;
+use vggserve::model::{ConvBase, Precision};
 use vggserve::tensor_io::{read_f32_safetensors, tensor_to_vec};
 
 fn relative_error(ours: &[f32], theirs: &[f32]) -> f64 {
@@ -51,6 +51,38 @@ fn conv_base_matches_pytorch_at_block4_and_block5_pool() {
         let error = relative_error(&tensor_to_vec(y).unwrap(), &golden[name].data);
         assert!(error < 1e-4, "{name}: relative error {error:e} ≥ 1e-4");
     }
+}
+
+/// bf16 is a trade: outputs within bf16 rounding of PyTorch's f32 ones, and visibly not
+/// the f32 computation (so the option really changes what runs).
+#[test]
+fn bf16_conv_base_stays_within_bf16_rounding_of_pytorch() {
+    let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
+    let base = ConvBase::load(&standin_weights(), None, &Device::libtorch())
+        .unwrap()
+        .with_precision(Precision::Bf16);
+    let input = &golden["input"];
+    let x = nchw_to_tensor(
+        &input.data,
+        input.shape.clone().try_into().unwrap(),
+        &base.device,
+    );
+    let y = base.inference.forward(x);
+    assert_eq!(
+        y.dtype(),
+        burn::tensor::DType::F32,
+        "outputs come back as f32"
+    );
+    let error = relative_error(&tensor_to_vec(y).unwrap(), &golden["block5_pool"].data);
+    eprintln!("bf16 block5_pool relative error {error:e}");
+    assert!(
+        error < 1e-2,
+        "bf16 block5_pool: relative error {error:e} ≥ 1e-2"
+    );
+    assert!(
+        error > 1e-4,
+        "bf16 gave f32-exact outputs ({error:e}): bf16 did not run"
+    );
 }
 
 #[test]

@@ -42,7 +42,8 @@ import vggref  # noqa: E402
 T_IMPORTED = time.perf_counter()
 
 
-def extract(model, items, batch, channels_last, rescale="div", progress_every=0, log=None):
+def extract(model, items, batch, channels_last, rescale="div", progress_every=0, log=None,
+            dtype=torch.float32):
     """Run the conv base over ``items`` ([(path, label)]); returns (features, timings).
 
     Features come back as a float32 numpy array [N, 512, 4, 4] in NCHW order
@@ -60,8 +61,8 @@ def extract(model, items, batch, channels_last, rescale="div", progress_every=0,
             t1 = time.perf_counter()
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = model(x)
-            y = y.contiguous()  # NCHW, also for the channels_last model
+            y = model(x.to(dtype))
+            y = y.float().contiguous()  # f32 NCHW, also for a bf16 or channels_last model
             t2 = time.perf_counter()
             feats.append(y.numpy().copy())
             t_decode += t1 - t0
@@ -96,6 +97,7 @@ def main():
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: cores available)")
     ap.add_argument("--channels-last", action="store_true", help="model and input channels_last")
+    ap.add_argument("--bf16", action="store_true", help="model weights and inputs in bfloat16")
     ap.add_argument("--rescale", choices=vggref.RESCALE_CHOICES, default="div",
                     help="div: x/255 (fixture, vggserve); keras: x*float32(1/255)")
     ap.add_argument("--features-out", default=os.path.join(tempfile.gettempdir(), "features_e2e.safetensors"),
@@ -106,12 +108,13 @@ def main():
 
     threads = vggref.set_threads(args.threads)
     t0 = time.perf_counter()
-    model = vggref.load_conv_base(args.weights, channels_last=args.channels_last)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    model = vggref.load_conv_base(args.weights, channels_last=args.channels_last, dtype=dtype)
     t1 = time.perf_counter()
     items, classes = vggref.list_images(args.dir, args.limit)
     t2 = time.perf_counter()
     feats, phases = extract(model, items, args.batch, args.channels_last, args.rescale,
-                            args.progress_every)
+                            args.progress_every, dtype=dtype)
     t3 = time.perf_counter()
     labels = np.array([lab for _, lab in items], dtype=np.float32)
     names = [os.path.relpath(p, args.dir) for p, _ in items]
@@ -143,7 +146,7 @@ def main():
     }
     print(f"{n} images in {wall:.2f} s: {result['images_per_s']:.2f} img/s end to end, "
           f"{result['images_per_s_conv_only']:.2f} img/s conv only "
-          f"({'channels_last' if args.channels_last else 'nchw'}, {threads} threads)", file=sys.stderr)
+          f"({'channels_last' if args.channels_last else 'nchw'}, {dtype}, {threads} threads)", file=sys.stderr)
     vggref.emit(result, args.out)
 
 

@@ -85,6 +85,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "device": crate::device::describe(&base.device),
         "weights_sha256": base.weights_sha256,
         "image_size": size,
+        "conv_precision": base.precision,
         "threads": tch::get_num_threads(),
         "forward": forward,
         "end_to_end": e2e,

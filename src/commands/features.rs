@@ -87,7 +87,7 @@ fn from_tensor(
         let chunk = &input.data[start * per_image..(start + count) * per_image];
         let x = nchw_to_tensor(chunk, [count, c, h, w], &base.device);
         for (_, end, data, shape) in outputs.iter_mut() {
-            let y = base.net.forward_layers(x.clone(), 0..*end);
+            let y = base.inference.forward_layers(x.clone(), 0..*end);
             *shape = y.dims().to_vec();
             data.extend(tensor_to_vec(y)?);
         }

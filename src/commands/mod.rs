@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::configuration::Settings;
 use crate::data::decode::ResizeFilter;
-use crate::model::Preprocessing;
+use crate::model::{Precision, Preprocessing};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,9 @@ pub struct ModelArgs {
     /// Override the preprocessing the weights file declares.
     #[arg(long)]
     pub preprocessing: Option<Preprocessing>,
+    /// Number format of the conv base: f32 (matches PyTorch) or bf16 (faster; see the README).
+    #[arg(long, env = "VGGSERVE_CONV_PRECISION", default_value = "f32")]
+    pub conv_precision: Precision,
     /// Square input size in pixels.
     #[arg(long, default_value_t = 150)]
     pub image_size: u32,
@@ -62,11 +65,10 @@ pub struct ModelArgs {
 impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<crate::model::ConvBase> {
         let device = crate::device::parse(self.device.as_deref())?;
-        Ok(crate::model::ConvBase::load(
-            &self.weights,
-            self.preprocessing,
-            &device,
-        )?)
+        Ok(
+            crate::model::ConvBase::load(&self.weights, self.preprocessing, &device)?
+                .with_precision(self.conv_precision),
+        )
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
+use super::precision::Precision;
 use super::preprocess::Preprocessing;
 use super::vgg16::Vgg16;
 use super::weights::{WeightSet, WeightsError};
@@ -12,7 +13,11 @@ use crate::data::batch::images_to_tensor;
 
 #[derive(Debug, Clone)]
 pub struct ConvBase {
+    /// The f32 network: what trained models start from and what checkpoints carry.
     pub net: Vgg16,
+    /// `net` in `precision`, for frozen passes (the same tensors when that is f32).
+    pub inference: Vgg16,
+    pub precision: Precision,
     pub device: Device,
     pub preprocessing: Preprocessing,
     /// SHA-256 of the weights file: part of every feature-cache key and model record.
@@ -30,17 +35,28 @@ impl ConvBase {
     }
 
     pub fn from_weights(weights: &WeightSet, device: &Device) -> Result<Self, WeightsError> {
+        let net = Vgg16::from_weights(weights, device)?;
         Ok(Self {
-            net: Vgg16::from_weights(weights, device)?,
+            inference: net.clone(),
+            precision: Precision::F32,
+            net,
             device: device.clone(),
             preprocessing: weights.preprocessing,
             weights_sha256: weights.sha256.clone(),
         })
     }
 
+    /// Run frozen passes in `precision` from now on.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.inference = self.net.clone().with_precision(precision);
+        self.precision = precision;
+        self
+    }
+
     /// HWC RGB images of `size × size` → [N, 512, size/32, size/32] features.
     pub fn features(&self, images: &[Vec<u8>], size: usize) -> Tensor<4> {
         let x = images_to_tensor(images, size, self.preprocessing, &self.device);
-        self.net.forward(x)
+        // [N, 3, size, size] → [N, 512, size/32, size/32]
+        self.inference.forward(x)
     }
 }

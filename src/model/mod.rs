@@ -6,11 +6,13 @@ pub mod classifier;
 pub mod head;
 pub mod keras_h5;
 pub mod layers;
+pub mod precision;
 pub mod preprocess;
 pub mod vgg16;
 pub mod weights;
 
 pub use base::ConvBase;
 pub use classifier::Classifier;
+pub use precision::Precision;
 pub use preprocess::Preprocessing;
 pub use weights::{WeightSet, WeightsError};

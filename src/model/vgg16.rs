@@ -13,6 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::layers::{LayerKind, LAYERS, NUM_CONVS};
+use super::precision::Precision;
 use super::weights::{kernel_channels_last, WeightSet, WeightsError};
 
 /// VGG16 without its top: 13 conv 3×3 (pad 1) + ReLU, 5 max-pools.
@@ -68,6 +69,17 @@ impl Vgg16 {
         Ok(self)
     }
 
+    /// The same base computing in `precision` (weights cast; channels-last kept). For frozen,
+    /// no-grad passes only: training updates f32 weights.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        let dtype = precision.dtype();
+        for conv in &mut self.convs {
+            conv.weight = conv.weight.clone().map(|w| w.cast(dtype));
+            conv.bias = conv.bias.take().map(|b| b.map(|b| b.cast(dtype)));
+        }
+        self
+    }
+
     /// The whole base: [N, 3, H, W] → [N, 512, H/32, W/32] (`block5_pool`).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_layers(x, 0..LAYERS.len())
@@ -75,7 +87,11 @@ impl Vgg16 {
 
     /// Run the layers `range` of [`LAYERS`]: e.g. `0..14` ends at `block4_pool`
     /// ([N, 512, 9, 9] for 150×150) and `14..18` is block 5 on top of it.
-    pub fn forward_layers(&self, mut x: Tensor<4>, range: Range<usize>) -> Tensor<4> {
+    /// Inputs and outputs are f32 whatever the precision the weights are in.
+    pub fn forward_layers(&self, x: Tensor<4>, range: Range<usize>) -> Tensor<4> {
+        let compute = self.convs[0].weight.val().dtype();
+        let input = x.dtype();
+        let mut x = if compute == input { x } else { x.cast(compute) };
         for layer in &LAYERS[range] {
             x = match layer.kind {
                 // [N, Cin, H, W] → [N, Cout, H, W]
@@ -84,6 +100,10 @@ impl Vgg16 {
                 LayerKind::Pool => self.pool.forward(x),
             };
         }
-        x
+        if compute == input {
+            x
+        } else {
+            x.cast(input)
+        }
     }
 }

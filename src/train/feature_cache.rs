@@ -1,8 +1,8 @@
 //! Cache of conv-base outputs per image, so re-running `extract_features` over the same
 //! photos (or another dataset sharing them) skips the network.
 //!
-//! Key: SHA-256 of the file's bytes + the weights' SHA-256 + preprocessing + image size +
-//! resize filter — everything the output depends on. One file per image under
+//! Key: SHA-256 of the file's bytes + the weights' SHA-256 + preprocessing + precision +
+//! image size + resize filter — everything the output depends on. One file per image under
 //! `<data>/cache/features/<config>/<ab>/<hash>.f32`: raw little-endian floats, written to
 //! a temp file and renamed, and checked for length on read (a bad entry is a miss).
 
@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::data::decode::ImageSpec;
+use crate::model::Precision;
 
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
@@ -35,11 +36,12 @@ impl FeatureCache {
         data_dir: &Path,
         weights_sha256: &str,
         preprocessing: &str,
+        precision: Precision,
         spec: &ImageSpec,
         width: usize,
     ) -> Self {
         let config = format!(
-            "{}-{preprocessing}-{}-{:?}",
+            "{}-{preprocessing}-{precision}-{}-{:?}",
             weights_sha256.get(..16).unwrap_or(weights_sha256),
             spec.size,
             spec.filter
@@ -129,8 +131,19 @@ mod tests {
     fn entries_round_trip_are_keyed_by_config_and_clear() {
         let dir = tempfile::tempdir().unwrap();
         let spec = ImageSpec::default();
-        let cache = FeatureCache::new(dir.path(), "abcdef0123456789ff", "rgb01", &spec, 3);
-        let other = FeatureCache::new(dir.path(), "abcdef0123456789ff", "caffe", &spec, 3);
+        let new = |preprocessing, precision| {
+            FeatureCache::new(
+                dir.path(),
+                "abcdef0123456789ff",
+                preprocessing,
+                precision,
+                &spec,
+                3,
+            )
+        };
+        let cache = new("rgb01", Precision::F32);
+        let other = new("caffe", Precision::F32);
+        let bf16 = new("rgb01", Precision::Bf16);
         let key = FeatureCache::key(b"photo bytes");
         assert_eq!(cache.get(&key), None);
         cache.put(&key, &[1.0, -2.5, 3.0]);
@@ -140,6 +153,7 @@ mod tests {
             None,
             "another preprocessing is another entry"
         );
+        assert_eq!(bf16.get(&key), None, "another precision is another entry");
         assert_eq!(
             stats(dir.path()),
             CacheStats {

@@ -138,6 +138,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POST a multipart form to `/v1/predict{query}` (query: "" or "?model=...").
+    pub async fn predict_multipart(
+        &self,
+        query: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/predict{query}", self.url))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Queue a job that must be accepted; returns its id.
     pub async fn queue(&self, body: Value) -> String {
         let response = self.post_job(body).await;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{ids_of, spawn_app};
+use crate::helpers::{ids_of, spawn_app, spawn_app_with};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -104,12 +104,8 @@ async fn features_recipe_streams_epochs_and_serves_predictions() {
             reqwest::multipart::Part::bytes(std::fs::read(&dog).unwrap()).file_name("dog.jpg"),
         );
     let response = app
-        .client
-        .post(format!("{}/v1/predict?model={model}", app.url))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .predict_multipart(&format!("?model={model}"), form)
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["model"], model.as_str());
@@ -321,4 +317,66 @@ async fn a_second_extraction_reuses_cached_features() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(app.get_json("/v1/cache").await.1["entries"], 0);
+}
+
+#[tokio::test]
+async fn bf16_conv_precision_extracts_close_features_trains_and_predicts() {
+    let read_train_features = |app: &crate::helpers::TestApp, job: &str| {
+        let path = app
+            .root
+            .path()
+            .join("data/features")
+            .join(job)
+            .join("train.safetensors");
+        vggserve::tensor_io::read_f32_safetensors(&path).unwrap().0["features"]
+            .data
+            .clone()
+    };
+    let mut features = Vec::new();
+    for args in [
+        &["--conv-precision", "f32"][..],
+        &["--conv-precision", "bf16"],
+    ] {
+        let app = spawn_app_with(args).await;
+        let extract = app
+            .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
+            .await;
+        assert_eq!(app.wait_for(&extract, LIMIT).await["status"], "succeeded");
+        features.push(read_train_features(&app, &extract));
+        if args[1] == "bf16" {
+            let train = app
+                .queue(
+                    json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 2}),
+                )
+                .await;
+            assert_eq!(app.wait_for(&train, LIMIT).await["status"], "succeeded");
+            let response = app
+                .client
+                .post(format!("{}/v1/predict", app.url))
+                .header("content-type", "image/jpeg")
+                .body(std::fs::read(app.photo("test", "dogs", 0)).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            assert!(body["predictions"][0]["probability"].as_f64().unwrap() >= 0.5);
+        }
+    }
+    // bf16 features: close to f32's (bf16 rounding through 13 layers), but not the same.
+    let (f32s, bf16s) = (&features[0], &features[1]);
+    let max_abs = f32s.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let max_err = f32s
+        .iter()
+        .zip(bf16s)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        max_err > 0.0,
+        "bf16 gave f32's features exactly: it did not run"
+    );
+    assert!(
+        max_err / max_abs < 2e-2,
+        "bf16 error {} of max {max_abs}",
+        max_err
+    );
 }

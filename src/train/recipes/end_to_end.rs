@@ -73,7 +73,7 @@ pub fn train_end_to_end(
     val_samples.truncate(val_cap);
     let (val_images, val_labels, _) =
         decode_all(ctx, &val_samples, spec, "validation images decoded")?;
-    let frozen = start.base.clone();
+    let frozen = start.base.clone().with_precision(ctx.base.precision);
     let preprocessing = ctx.base.preprocessing;
     let augment = params.augment.unwrap_or(true);
     // Without augmentation the frozen layers see the same pixels every epoch: run them once

@@ -34,6 +34,7 @@ pub fn extract_features(
         ctx.data_dir,
         &ctx.base.weights_sha256,
         ctx.base.preprocessing.as_str(),
+        ctx.base.precision,
         &spec,
         width,
     );
