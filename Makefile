@@ -13,7 +13,7 @@ BIN       := target/release/vggserve
 SHARED    ?= ../shared
 WEIGHTS   ?= weights/vgg16.safetensors
 
-.PHONY: venv build run test test-rust test-dashboard lint bench clean
+.PHONY: venv build run test test-rust test-dashboard lint bench fuzz clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,17 @@ lint: venv
 
 bench: build
 	$(BIN) bench --weights $(SHARED)/weights/vgg16-standin.safetensors --dir $(SHARED)/datasets/cats_and_dogs_small/train --out bench-out/bench.json
+
+# Fuzz the upload path (fuzz/fuzz_targets/upload.rs) for FUZZ_SECONDS, starting from the
+# seeds in fuzz/seeds/upload. No sanitizer: the toolchain here is stable Rust, and the target
+# checks its own invariants; libFuzzer still catches panics, aborts, leaks of time and memory.
+FUZZ_SECONDS ?= 600
+fuzz: venv
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/upload
+	cd fuzz && LD_LIBRARY_PATH=$(abspath $(LIBTORCH))/lib $(CARGO) fuzz run --sanitizer none \
+	  --release upload corpus/upload seeds/upload -- -max_total_time=$(FUZZ_SECONDS) \
+	  -max_len=65536 -rss_limit_mb=4096 -timeout=10
 
 clean:
 	$(CARGO) clean

@@ -6,31 +6,13 @@
 #
 #   benches/recipe_api.sh            # recipe 1 in full
 #   EPOCHS=5 benches/recipe_api.sh   # shorter
+#   CONV_PRECISION=bf16 OUT=bench-out/recipe1-bf16.json benches/recipe_api.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED=${VGGSERVE_SHARED:-../shared}
 OUT=${OUT:-bench-out/recipe1.json}
-DATA=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
 mkdir -p "$(dirname "$OUT")"
-target/release/vggserve serve --addr 127.0.0.1:$PORT --data-dir "$DATA" --datasets-dir "$SHARED/datasets" \
-  --weights "$SHARED/weights/vgg16-standin.safetensors" ${DEVICE:+--device $DEVICE} > "$DATA/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do curl -sf $URL/readyz >/dev/null && break; sleep 0.2; done
-
-wait_job() { # id → prints the finished job JSON
-  while :; do
-    job=$(curl -sf $URL/v1/jobs/$1)
-    case $(echo "$job" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])') in
-      succeeded|failed|cancelled) echo "$job"; return;;
-    esac
-    sleep 2
-  done
-}
-post() { curl -sf -XPOST $URL/v1/jobs -H 'content-type: application/json' -d "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-
+source benches/lib.sh
+start_server
 t0=$(date +%s.%N)
 extract=$(post '{"kind":"extract_features","dataset":"cats_and_dogs_small"}')
 extract_job=$(wait_job $extract)

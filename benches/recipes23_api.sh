@@ -7,28 +7,12 @@
 #   EPOCHS=30 STEPS=100 VAL_STEPS=50 DEVICE=cuda benches/recipes23_api.sh   # the seed's full run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED=${VGGSERVE_SHARED:-../shared}
 OUT=${OUT:-bench-out/recipes23.json}
 EPOCHS=${EPOCHS:-3}; STEPS=${STEPS:-10}; VAL_STEPS=${VAL_STEPS:-10}
 TUNE_EPOCHS=${TUNE_EPOCHS:-$EPOCHS}
-DATA=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
 mkdir -p "$(dirname "$OUT")"
-target/release/vggserve serve --addr 127.0.0.1:$PORT --data-dir "$DATA" --datasets-dir "$SHARED/datasets" \
-  --weights "$SHARED/weights/vgg16-standin.safetensors" ${DEVICE:+--device $DEVICE} > "$DATA/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do curl -sf $URL/readyz >/dev/null && break; sleep 0.2; done
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-wait_job() {
-  while :; do
-    job=$(curl -sf $URL/v1/jobs/$1)
-    case $(echo "$job" | field '["status"]') in succeeded|failed|cancelled) echo "$job"; return;; esac
-    sleep 5
-  done
-}
-post() { curl -sf -XPOST $URL/v1/jobs -H 'content-type: application/json' -d "$1" | field '["id"]'; }
+source benches/lib.sh
+start_server
 common="\"steps_per_epoch\":$STEPS,\"validation_steps\":$VAL_STEPS"
 t0=$(date +%s.%N)
 aug=$(post "{\"kind\":\"train\",\"dataset\":\"cats_and_dogs_small\",\"augment\":true,\"epochs\":$EPOCHS,$common}")

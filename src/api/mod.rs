@@ -7,6 +7,8 @@ pub mod error;
 pub mod metrics;
 pub mod routes;
 pub mod state;
+pub mod timeout;
+pub mod upload;
 
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every route, with the layers that bound, authenticate and trace requests.
 pub fn build_router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_mb * 1024 * 1024;
+    let deadline = Duration::from_secs(state.settings.request_timeout_secs);
     let static_dir = state.static_dir.clone();
     // Open whatever the token: probes, scrapers and the API document need no credentials.
     let open = Router::new()
@@ -87,6 +90,8 @@ pub fn build_router(state: AppState) -> Router {
         .merge(events)
         .merge(predict)
         .fallback_service(ServeDir::new(static_dir).fallback(axum::routing::any(routes::not_found)))
+        // Inside the metrics layer, so that timed-out requests are counted as 408s.
+        .layer(middleware::from_fn_with_state(deadline, timeout::limit))
         // After the routes and the fallback, so it wraps them all (and sees `MatchedPath`).
         .layer(middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -104,9 +109,5 @@ pub fn build_router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(120),
-        ))
         .with_state(state)
 }

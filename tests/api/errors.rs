@@ -245,13 +245,7 @@ async fn unknown_and_malformed_ids_and_bad_uploads() {
         .unwrap();
     expect(response, 404, Some("model")).await;
     let form = reqwest::multipart::Form::new().text("note", "no image here");
-    let response = app
-        .client
-        .post(format!("{}/v1/predict", app.url))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.predict_multipart("", form).await;
     expect(response, 400, Some("image")).await;
     // An image that declares 20000×20000 pixels is refused from its header alone.
     let header = png_header(20_000, 20_000);
@@ -295,8 +289,8 @@ async fn limits_answer_429_and_413() {
     expect(response, 429, None).await;
     // 413 from the declared length alone: the server must answer without reading 2 MiB
     // (it closes the connection, so speak raw HTTP and send only the head).
-    let status = raw_post_head(&app.url, "/v1/predict", "image/jpeg", 2 * 1024 * 1024).await;
-    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let answer = raw_post_head(&app.url, "/v1/predict", "image/jpeg", 2 * 1024 * 1024, b"").await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     let response = app
         .client
         .post(format!("{}/v1/jobs/{first}/cancel", app.url))
@@ -306,8 +300,15 @@ async fn limits_answer_429_and_413() {
     assert_eq!(response.status(), 202);
 }
 
-/// Send only the head of a POST declaring `length` body bytes; return the status line.
-async fn raw_post_head(url: &str, path: &str, content_type: &str, length: usize) -> String {
+/// Send only the head of a POST declaring `length` body bytes (and `body_start` of them);
+/// return what the server answers within 10 s, from its status line on.
+async fn raw_post_head(
+    url: &str,
+    path: &str,
+    content_type: &str,
+    length: usize,
+    body_start: &[u8],
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -315,19 +316,66 @@ async fn raw_post_head(url: &str, path: &str, content_type: &str, length: usize)
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let mut response = vec![0u8; 1024];
-    let n = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read(&mut response),
+    stream.write_all(body_start).await.unwrap();
+    // Read until the server closes or the JSON body is complete.
+    let mut response = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !String::from_utf8_lossy(&response).trim_end().ends_with('}') {
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => response.extend(&buf[..n]),
+            Err(_) => panic!("the server must answer before the body arrives"),
+        }
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn a_stalled_upload_times_out_with_408_and_the_service_stays_up() {
+    let app = spawn_app_with(&["--request-timeout-secs", "1"]).await;
+    let started = std::time::Instant::now();
+    // Declare 100 kB, send the first boundary, then stall.
+    let answer = raw_post_head(
+        &app.url,
+        "/v1/predict",
+        "multipart/form-data; boundary=stall",
+        100_000,
+        b"--stall\r\n",
     )
-    .await
-    .expect("the server must answer before the body arrives")
-    .unwrap();
-    String::from_utf8_lossy(&response[..n])
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert!(answer.contains("not completed within 1 s"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_hundred_image_parts_are_refused_past_the_configured_maximum() {
+    // Default maximum (32): 413 naming it. Raised to 100: the same upload passes the limit
+    // and reaches the model lookup (no model is trained in these apps: 404, not 413).
+    let cases: [(&[&str], u16, &str, &str); 2] = [
+        (&[], 413, "image", "at most 32"),
+        (
+            &["--max-images-per-request", "100"],
+            404,
+            "model",
+            "no trained model",
+        ),
+    ];
+    for (args, status, field, message) in cases {
+        let app = spawn_app_with(args).await;
+        let photo = std::fs::read(app.photo("train", "cats", 0)).unwrap();
+        let form = (0..100).fold(reqwest::multipart::Form::new(), |form, i| {
+            let part = reqwest::multipart::Part::bytes(photo.clone()).file_name(format!("{i}.jpg"));
+            form.part("image", part)
+        });
+        let response = app.predict_multipart("", form).await;
+        let body = expect(response, status, Some(field)).await;
+        assert!(body["error"].as_str().unwrap().contains(message), "{body}");
+        assert_eq!(app.get_json("/healthz").await.0, 200);
+    }
 }
 
 #[tokio::test]

@@ -3,12 +3,13 @@
 //! Admission is bounded by a semaphore (429 beyond); decoding runs on blocking threads;
 //! the forward pass runs on the predictor thread, batched with concurrent requests.
 
-use axum::extract::{FromRequest, Multipart, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::api::upload::{read_images, UploadLimits};
 use crate::api::{ApiError, AppState};
 use crate::data::decode::{load_image, DecodeError, ImageSpec};
 use crate::store::{models, ModelRecord};
@@ -51,7 +52,7 @@ pub async fn predict(
     // Admitted requests only: a 429 is counted by the HTTP metrics, not as a latency.
     let started = std::time::Instant::now();
     // Read (and bound) the upload first: an oversized body is 413 whatever the model.
-    let uploads = read_images(&state, request).await?;
+    let uploads = read_images(UploadLimits::from(&*state.settings), request).await?;
     let model = resolve_model(&state, query.model.as_deref()).await?;
     let config: ModelConfig =
         serde_json::from_value(model.config.clone()).map_err(ApiError::internal)?;
@@ -122,89 +123,4 @@ fn decode_error(index: usize, name: &str, error: DecodeError) -> ApiError {
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     };
     ApiError::new(status, format!("image {} ({name}): {error}", index + 1)).field("image")
-}
-
-/// The uploaded images with a name for error messages, in request order.
-async fn read_images(
-    state: &AppState,
-    request: Request,
-) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
-    let limit = state.settings.max_body_mb * 1024 * 1024;
-    let max_images = state.settings.max_images_per_request;
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body over the limit of {} MiB",
-                state.settings.max_body_mb
-            ),
-        )
-    };
-    if let Some(length) = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if length > limit {
-            return Err(too_large());
-        }
-    }
-    if content_type.starts_with("image/") || content_type == "application/octet-stream" {
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|_| too_large())?;
-        return Ok(vec![("body".into(), bytes.to_vec())]);
-    }
-    if !content_type.starts_with("multipart/form-data") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send images as multipart/form-data `image` parts, or one raw image/* body",
-        ));
-    }
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
-    let mut images = Vec::new();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "malformed multipart body: {e}"
-                )))
-            }
-        };
-        if field.name() != Some("image") {
-            continue;
-        }
-        if images.len() == max_images {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("too many images: at most {max_images} per request"),
-            )
-            .field("image"));
-        }
-        let name = field.file_name().unwrap_or("unnamed").to_owned();
-        let bytes = field.bytes().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("malformed multipart body: {e}"))
-            }
-        })?;
-        images.push((name, bytes.to_vec()));
-    }
-    if images.is_empty() {
-        return Err(ApiError::bad_request("no `image` part in the multipart body").field("image"));
-    }
-    Ok(images)
 }
