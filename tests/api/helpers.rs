@@ -138,6 +138,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POST `bytes` as a raw `image/jpeg` body to `path` (with any query).
+    pub async fn predict_jpeg(&self, path: &str, bytes: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "image/jpeg")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POST a multipart form to `/v1/predict{query}` (query: "" or "?model=...").
     pub async fn predict_multipart(
         &self,

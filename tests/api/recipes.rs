@@ -122,13 +122,8 @@ async fn features_recipe_streams_epochs_and_serves_predictions() {
         assert!((p["probability"].as_f64().unwrap() - c.max(d)).abs() < 1e-6);
     }
     let raw = app
-        .client
-        .post(format!("{}/predict", app.url))
-        .header("content-type", "image/jpeg")
-        .body(std::fs::read(&dog).unwrap())
-        .send()
-        .await
-        .unwrap();
+        .predict_jpeg("/predict", std::fs::read(&dog).unwrap())
+        .await;
     assert_eq!(raw.status(), 200);
     let raw: Value = raw.json().await.unwrap();
     assert_eq!(raw["predictions"].as_array().unwrap().len(), 1);
@@ -252,13 +247,8 @@ async fn augmented_training_then_fine_tuning_moves_only_block5() {
     // The fine-tuned model predicts.
     let cat = std::fs::read(app.photo("test", "cats", 1)).unwrap();
     let response = app
-        .client
-        .post(format!("{}/v1/predict?model={tuned}", app.url))
-        .header("content-type", "image/jpeg")
-        .body(cat)
-        .send()
-        .await
-        .unwrap();
+        .predict_jpeg(&format!("/v1/predict?model={tuned}"), cat)
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -351,13 +341,11 @@ async fn bf16_conv_precision_extracts_close_features_trains_and_predicts() {
                 .await;
             assert_eq!(app.wait_for(&train, LIMIT).await["status"], "succeeded");
             let response = app
-                .client
-                .post(format!("{}/v1/predict", app.url))
-                .header("content-type", "image/jpeg")
-                .body(std::fs::read(app.photo("test", "dogs", 0)).unwrap())
-                .send()
-                .await
-                .unwrap();
+                .predict_jpeg(
+                    "/v1/predict",
+                    std::fs::read(app.photo("test", "dogs", 0)).unwrap(),
+                )
+                .await;
             assert_eq!(response.status(), 200);
             let body: Value = response.json().await.unwrap();
             assert!(body["predictions"][0]["probability"].as_f64().unwrap() >= 0.5);

@@ -202,13 +202,8 @@ async fn open_predict_leaves_only_prediction_open() {
     let app = spawn_app_with(&["--api-token", TOKEN, "--open-predict"]).await;
     for path in ["/predict", "/v1/predict"] {
         let response = app
-            .client
-            .post(format!("{}{path}", app.url))
-            .header("content-type", "image/jpeg")
-            .body(std::fs::read(app.photo("test", "dogs", 0)).unwrap())
-            .send()
-            .await
-            .unwrap();
+            .predict_jpeg(path, std::fs::read(app.photo("test", "dogs", 0)).unwrap())
+            .await;
         // Past authentication: the handler answers that no model is trained yet.
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await.unwrap();
