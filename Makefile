@@ -13,7 +13,7 @@ BIN       := target/release/vggserve
 SHARED    ?= ../shared
 WEIGHTS   ?= weights/vgg16.safetensors
 
-.PHONY: venv build run test test-rust test-dashboard lint bench fuzz clean
+.PHONY: venv build run test test-rust test-dashboard test-contract lint bench fuzz clean
 
 venv: $(STAMP)
 
@@ -35,7 +35,7 @@ run: build
 	@if [ -z "$$VGGSERVE_WEIGHTS" ] && [ ! -f $(WEIGHTS) ]; then $(BIN) weights fetch --out $(WEIGHTS) || exit 1; fi
 	$(BIN) serve
 
-test: venv test-rust test-dashboard
+test: venv test-rust test-dashboard test-contract
 
 # Tests run in the release profile so that they share the dependency build with `make build`.
 test-rust: venv
@@ -43,6 +43,10 @@ test-rust: venv
 
 test-dashboard: build
 	VGGSERVE_SHARED=$(abspath $(SHARED)) tests/dashboard/run.sh
+
+# Schemathesis against a live server, driven by its own GET /openapi.json (tests/contract/run.sh).
+test-contract: build
+	VGGSERVE_SHARED=$(abspath $(SHARED)) tests/contract/run.sh
 
 lint: venv
 	$(CARGO) fmt --check

@@ -1,28 +1,16 @@
-//! Settings of `vggserve serve`, from flags or `VGGSERVE_*` environment variables.
+//! Settings, from flags or `VGGSERVE_*` environment variables: [`BaseArgs`] (the conv base:
+//! weights, device, preprocessing, precision, resizing), shared by every command that loads
+//! it, and [`Settings`] of `vggserve serve`, which flattens them in.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::data::decode::{ResizeFilter, DEFAULT_MAX_PIXELS};
-use crate::model::{Precision, Preprocessing};
+use crate::model::{ConvBase, Precision, Preprocessing};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
+/// The conv base and how images reach it: the same flags for `serve`, `features`, `bench`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Settings {
-    /// Address to listen on (port 0 picks a free port; the chosen one is logged).
-    #[arg(long, env = "VGGSERVE_ADDR", default_value = "127.0.0.1:8080")]
-    pub addr: SocketAddr,
-    /// Where the database and artifacts (features, models, checkpoints) live.
-    #[arg(long, env = "VGGSERVE_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// Folder of datasets in flow_from_directory layout: <name>/<split>/<class>/<image>.
-    #[arg(long, env = "VGGSERVE_DATASETS_DIR", default_value = "./datasets")]
-    pub datasets_dir: PathBuf,
+pub struct BaseArgs {
     /// Conv-base weights: .safetensors (torchvision names), .pth (torchvision) or .h5 (Keras).
     #[arg(
         long,
@@ -43,6 +31,36 @@ pub struct Settings {
     /// Resize filter for incoming images.
     #[arg(long, env = "VGGSERVE_RESIZE", default_value = "nearest")]
     pub resize: ResizeFilter,
+}
+
+impl BaseArgs {
+    /// Load the weights onto the chosen device, in the chosen precision.
+    pub fn load(&self) -> anyhow::Result<ConvBase> {
+        let device = crate::device::parse(self.device.as_deref())?;
+        Ok(ConvBase::load(&self.weights, self.preprocessing, &device)?
+            .with_precision(self.conv_precision))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address to listen on (port 0 picks a free port; the chosen one is logged).
+    #[arg(long, env = "VGGSERVE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where the database and artifacts (features, models, checkpoints) live.
+    #[arg(long, env = "VGGSERVE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Folder of datasets in flow_from_directory layout: <name>/<split>/<class>/<image>.
+    #[arg(long, env = "VGGSERVE_DATASETS_DIR", default_value = "./datasets")]
+    pub datasets_dir: PathBuf,
+    #[command(flatten)]
+    pub base: BaseArgs,
     #[arg(long, env = "VGGSERVE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// Jobs waiting in the queue before POST /v1/jobs answers 429.

@@ -1,5 +1,5 @@
-//! Wiring: load the weights, open the database, settle interrupted jobs, start the worker
-//! and predictor threads, bind, serve until SIGINT/SIGTERM, then stop cleanly.
+//! Wiring: load the weights, open the store, settle interrupted jobs, start the worker and
+//! predictor threads, bind, serve until SIGINT/SIGTERM, then stop both threads cleanly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +11,10 @@ use tokio::sync::Semaphore;
 
 use crate::api::{build_router, AppState};
 use crate::configuration::Settings;
-use crate::jobs::worker::{self, recover_interrupted, WorkerConfig};
-use crate::jobs::{EventHub, WorkerHandle};
-use crate::model::ConvBase;
+use crate::jobs::runner::{recover_interrupted, RecipeRunner};
+use crate::jobs::{EventHub, Worker};
 use crate::predict::{Predictor, PredictorConfig};
+use crate::store::{SharedStore, SqliteStore};
 
 pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
@@ -28,10 +28,12 @@ pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
+/// A bound, ready server: its listener, its state and the two threads it owns.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    worker: WorkerHandle,
+    worker: Worker,
+    predictor: Predictor,
 }
 
 impl Application {
@@ -43,54 +45,54 @@ impl Application {
         } else if !settings.addr.ip().is_loopback() {
             tracing::warn!(addr = %settings.addr, "serving WITHOUT authentication (--insecure-no-auth)");
         }
-        let device = crate::device::parse(settings.device.as_deref())?;
-        let weights = settings.weights.clone();
-        let preprocessing = settings.preprocessing;
-        let precision = settings.conv_precision;
-        let load_device = device.clone();
         // A missing or malformed weights file stops start-up with a message naming it.
-        let base = tokio::task::spawn_blocking(move || {
-            ConvBase::load(&weights, preprocessing, &load_device)
-                .map(|base| base.with_precision(precision))
-        })
-        .await??;
+        let base_args = settings.base.clone();
+        let base = tokio::task::spawn_blocking(move || base_args.load()).await??;
+        let device = crate::device::describe(&base.device);
         tracing::info!(
-            weights = %settings.weights.display(),
+            weights = %settings.base.weights.display(),
             sha256 = %base.weights_sha256,
             preprocessing = %base.preprocessing,
             precision = %base.precision,
-            device = %crate::device::describe(&device),
+            device = %device,
             "conv base loaded"
         );
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
-        let pool = crate::store::connect(&settings.data_dir).await?;
-        recover_interrupted(&pool, &settings.data_dir).await?;
+        let store: SharedStore = Arc::new(SqliteStore::open(&settings.data_dir).await?);
+        recover_interrupted(&store, &settings.data_dir).await?;
         let hub = EventHub::new(1024);
-        let worker = worker::spawn(WorkerConfig {
-            pool: pool.clone(),
-            hub: hub.clone(),
+        let runner = RecipeRunner {
+            store: store.clone(),
+            runtime: tokio::runtime::Handle::current(),
             base: base.clone(),
             data_dir: settings.data_dir.clone(),
             datasets_dir: settings.datasets_dir.clone(),
-            resize: settings.resize,
+            resize: settings.base.resize,
             max_pixels: settings.max_pixels,
-        })?;
+        };
+        let worker = Worker::spawn(
+            store.clone(),
+            hub.clone(),
+            runner,
+            tokio::runtime::Handle::current(),
+        )?;
         let predictor = Predictor::spawn(PredictorConfig {
             base: base.clone(),
             data_dir: settings.data_dir.clone(),
             max_batch: settings.predict_max_batch,
             max_wait: Duration::from_millis(settings.predict_max_wait_ms),
+            queue: settings.max_concurrent_predicts,
         })?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
         let model_info = json!({
-            "weights": settings.weights,
+            "weights": settings.base.weights,
             "weights_sha256": base.weights_sha256,
             "preprocessing": base.preprocessing,
             "conv_precision": base.precision,
-            "device": crate::device::describe(&device),
+            "device": device,
         });
         let state = AppState {
             predict_permits: Arc::new(Semaphore::new(settings.max_concurrent_predicts)),
@@ -99,10 +101,10 @@ impl Application {
                 .map(Into::into)
                 .unwrap_or_else(|| "static".into()),
             settings: Arc::new(settings),
-            pool,
+            store,
             hub,
-            worker: worker.clone(),
-            predictor,
+            worker: worker.handle(),
+            predictor: predictor.handle(),
             model_info: Arc::new(model_info),
             metrics,
         };
@@ -110,6 +112,7 @@ impl Application {
             listener,
             state,
             worker,
+            predictor,
         })
     }
 
@@ -127,8 +130,12 @@ impl Application {
             .await
             .context("serving HTTP")?;
         tracing::info!("shutting down: stopping the worker after its current batch");
-        let worker = self.worker;
-        tokio::task::spawn_blocking(move || worker.shutdown()).await?;
+        let (worker, predictor) = (self.worker, self.predictor);
+        tokio::task::spawn_blocking(move || {
+            worker.shutdown();
+            predictor.shutdown();
+        })
+        .await?;
         Ok(())
     }
 }

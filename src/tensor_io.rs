@@ -6,9 +6,26 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-use crate::model::weights::RawTensor;
+/// A plain f32 tensor read from a file, row-major.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Named tensors and the file's string metadata.
+pub type Tensors = (HashMap<String, RawTensor>, HashMap<String, String>);
+
+/// Why bytes could not be read as f32 safetensors.
+#[derive(Debug, thiserror::Error)]
+pub enum SafetensorsError {
+    #[error("not a safetensors file: {0}")]
+    Format(#[from] safetensors::SafeTensorError),
+    #[error("tensor {name} is {found}, expected F32")]
+    Dtype { name: String, found: String },
+}
 
 /// Write `(name, shape, data)` tensors to `path` via a temp file and rename.
 pub fn write_f32_safetensors<'a>(
@@ -43,31 +60,34 @@ pub fn write_f32_safetensors<'a>(
 }
 
 /// Read every f32 tensor of a safetensors file, with its metadata.
-pub fn read_f32_safetensors(
-    path: &Path,
-) -> anyhow::Result<(HashMap<String, RawTensor>, HashMap<String, String>)> {
+pub fn read_f32_safetensors(path: &Path) -> anyhow::Result<Tensors> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    parse_f32_safetensors(&bytes, |_| true).with_context(|| path.display().to_string())
+}
+
+/// The f32 tensors of safetensors bytes whose names `keep` accepts, with the metadata.
+pub fn parse_f32_safetensors(
+    bytes: &[u8],
+    keep: impl Fn(&str) -> bool,
+) -> Result<Tensors, SafetensorsError> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)?;
+    let file = safetensors::SafeTensors::deserialize(bytes)?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            bail!(
-                "{}: tensor {name} is {:?}, expected F32",
-                path.display(),
-                view.dtype()
-            );
+        if !keep(&name) {
+            continue;
         }
-        let data = f32s_from_le_bytes(view.data());
-        tensors.insert(
-            name,
-            RawTensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(SafetensorsError::Dtype {
+                name,
+                found: format!("{:?}", view.dtype()),
+            });
+        }
+        let tensor = RawTensor {
+            shape: view.shape().to_vec(),
+            data: f32s_from_le_bytes(view.data()),
+        };
+        tensors.insert(name, tensor);
     }
     Ok((tensors, metadata.metadata().clone().unwrap_or_default()))
 }

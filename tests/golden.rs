@@ -10,7 +10,7 @@ mod common {
 
 use burn::prelude::*;
 use common::shared::{require, standin_weights};
-use vggserve::data::batch::nchw_to_tensor;
+use vggserve::model::input::nchw_to_tensor;
 use vggserve::model::layers::layer_index;
 use vggserve::model::{ConvBase, Precision};
 use vggserve::tensor_io::{read_f32_safetensors, tensor_to_vec};
@@ -120,8 +120,8 @@ fn features_command_reproduces_pytorch() {
 #[test]
 fn a_model_saved_with_its_base_and_reloaded_still_matches_pytorch() {
     use vggserve::model::head::HeadConfig;
+    use vggserve::model::saved::{load_model, save_model, ModelConfig};
     use vggserve::model::Classifier;
-    use vggserve::train::artifacts::{load_model, save_model, ModelConfig};
 
     let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
     let device = Device::libtorch();

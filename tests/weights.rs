@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::shared::{require, standin_weights};
+use common::shared::standin_weights;
 use vggserve::model::{Preprocessing, WeightSet, WeightsError};
 use vggserve::tensor_io::{read_f32_safetensors, write_f32_safetensors};
 
@@ -118,10 +118,7 @@ fn keras_notop_h5_loads_transposed_to_oihw_with_caffe_preprocessing() {
 }
 
 /// Write the stand-in's tensors with `edit` applied, as safetensors.
-fn write_edited(
-    path: &Path,
-    edit: impl Fn(&mut HashMap<String, vggserve::model::weights::RawTensor>),
-) {
+fn write_edited(path: &Path, edit: impl Fn(&mut HashMap<String, vggserve::tensor_io::RawTensor>)) {
     let (mut tensors, _) = read_f32_safetensors(&standin_weights()).unwrap();
     edit(&mut tensors);
     write_f32_safetensors(
@@ -206,7 +203,6 @@ fn preprocessing_comes_from_metadata_and_can_be_overridden() {
     assert_eq!(standin().preprocessing, Preprocessing::Rgb01);
     let forced = WeightSet::load(&standin_weights(), Some(Preprocessing::Caffe)).unwrap();
     assert_eq!(forced.preprocessing, Preprocessing::Caffe);
-    let _ = require("weights/vgg16-standin.safetensors");
 }
 
 /// Serve `dir` over HTTP on a free loopback port with the venv's Python; returns the child and port.
@@ -246,7 +242,7 @@ fn weights_fetch_verifies_the_pinned_hash_and_fails_in_one_line_offline() {
         "import sys, torch\nfrom safetensors.torch import load_file\ntorch.save(load_file(sys.argv[1]), sys.argv[2])",
         &[&standin_weights(), &pth],
     );
-    let digest = vggserve::train::artifacts::file_sha256(&pth).unwrap();
+    let digest = vggserve::model::saved::file_sha256(&pth).unwrap();
     let (mut server, port) = serve_dir(dir.path());
     let fetch = |sha: &str, out: &Path| {
         Command::new(env!("CARGO_BIN_EXE_vggserve"))

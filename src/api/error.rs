@@ -1,15 +1,26 @@
 //! API errors: a status and a JSON body `{"error": "...", "field": ...}` naming the
-//! problem. Internal errors are logged in full and answered with a generic message.
+//! problem ([`ErrorBody`], the one error shape of every route). Any other error converts
+//! into an internal one: logged in full, answered 500 with a generic message.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub field: Option<String>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, in words a user can act on.
+    pub error: String,
+    /// The request field, parameter or part it concerns, when there is one.
     pub field: Option<String>,
 }
 
@@ -43,6 +54,10 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, message)
     }
 
+    pub fn too_many(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+    }
+
     /// Log the cause, answer 500 without it.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
@@ -51,26 +66,22 @@ impl ApiError {
             "internal error (see the server log)",
         )
     }
-
-    /// A path segment that should be a UUID.
-    pub fn parse_id(text: &str, what: &str) -> Result<uuid::Uuid, Self> {
-        uuid::Uuid::parse_str(text)
-            .map_err(|_| Self::bad_request(format!("{what} id {text:?} is not a UUID")).field("id"))
-    }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::internal(error)
+/// Every error that is not already an `ApiError` is an internal one (the store, a join,
+/// I/O): `?` logs it and answers 500. User-facing errors are built explicitly.
+impl<E: Into<anyhow::Error>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        Self::internal(format!("{:#}", error.into()))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.message, "field": self.field})),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: self.message,
+            field: self.field,
+        };
+        (self.status, Json(body)).into_response()
     }
 }

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::api::AppState;
-use crate::store::jobs as job_store;
 
 /// Upper bounds for every `*_seconds` histogram: from a fast API call (ms) to a long
 /// training job (an hour and more falls in +Inf).
@@ -126,7 +125,7 @@ fn method_label(method: &Method) -> &'static str {
 /// `GET /metrics`: the Prometheus text format. The queue length is read from the database
 /// here, at scrape time, so it is exact whoever changed the queue.
 pub async fn render(State(state): State<AppState>) -> Response {
-    match job_store::queued_count(&state.pool).await {
+    match state.store.queued_count().await {
         Ok(queued) => metrics::gauge!("jobs_queued").set(queued as f64),
         // Still answer: the other series are worth having while the database is down.
         Err(error) => tracing::warn!(%error, "metrics: cannot count queued jobs"),

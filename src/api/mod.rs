@@ -1,11 +1,13 @@
 //! The HTTP layer: routes, errors, authentication, metrics and shared state. It never
 //! touches tensors: it validates, talks to the store, and hands work to the worker (jobs)
-//! or the predictor (inference).
+//! or the predictor (inference). The API document is generated with the router.
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod routes;
+pub mod sse_limits;
 pub mod state;
 pub mod timeout;
 pub mod upload;
@@ -15,14 +17,17 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::middleware;
-use axum::routing::{get, post, put};
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::configuration::ApiToken;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -32,36 +37,16 @@ pub fn build_router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_mb * 1024 * 1024;
     let deadline = Duration::from_secs(state.settings.request_timeout_secs);
     let static_dir = state.static_dir.clone();
+    let (router, document) = routes_and_document();
+    let document = std::sync::Arc::new(document);
+    let (open, api, events, predict) = router;
     // Open whatever the token: probes, scrapers and the API document need no credentials.
-    let open = Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/openapi.json", get(routes::openapi::openapi))
+    let open = open
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(document.as_ref().clone()) }),
+        )
         .route("/metrics", get(metrics::render));
-    let api = Router::new()
-        .route("/v1/datasets", get(routes::datasets::list))
-        .route(
-            "/v1/cache",
-            get(routes::cache::stats).delete(routes::cache::clear),
-        )
-        .route(
-            "/v1/jobs",
-            post(routes::jobs::create).get(routes::jobs::list),
-        )
-        .route("/v1/jobs/{id}", get(routes::jobs::get))
-        .route("/v1/jobs/{id}/cancel", post(routes::jobs::cancel))
-        .route("/v1/models", get(routes::models::list))
-        .route(
-            "/v1/models/{id}",
-            get(routes::models::get).delete(routes::models::delete),
-        )
-        .route("/v1/models/{id}/default", put(routes::models::set_default));
-    // Apart because it alone also takes the token as `?access_token=` (EventSource).
-    let events = Router::new().route("/v1/jobs/{id}/events", get(routes::events::stream));
-    // The design card names `/predict`; `/v1/predict` is the versioned twin.
-    let predict = Router::new()
-        .route("/v1/predict", post(routes::predict::predict))
-        .route("/predict", post(routes::predict::predict));
     let token = state.settings.api_token.as_ref().map(ApiToken::expose);
     let (api, events, predict) = match token {
         None => (api, events, predict),
@@ -105,9 +90,53 @@ pub fn build_router(state: AppState) -> Router {
                 // The URI as logged never carries an `access_token`.
                 let uri = auth::redacted_uri(request.uri());
                 tracing::info_span!("request", method = %request.method(), uri = %uri, request_id = %id)
-            }),
+            })
+            // One line per answered request (status, latency), in the request's span.
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// The router's four groups (open, API, events, predict), each guarded its own way in
+/// [`build_router`], and the API document generated from their handlers.
+type Groups = (
+    Router<AppState>,
+    Router<AppState>,
+    Router<AppState>,
+    Router<AppState>,
+);
+
+pub fn routes_and_document() -> (Groups, utoipa::openapi::OpenApi) {
+    use routes::{cache, datasets, events, health, jobs, models, predict};
+    let (open, mut document) = OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .split_for_parts();
+    let (api, api_doc) = OpenApiRouter::new()
+        .routes(routes!(datasets::list))
+        .routes(routes!(cache::stats, cache::clear))
+        .routes(routes!(jobs::create, jobs::list))
+        .routes(routes!(jobs::defaults))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(models::list))
+        .routes(routes!(models::get, models::delete))
+        .routes(routes!(models::set_default))
+        .split_for_parts();
+    // Apart because it alone also takes the token as `?access_token=` (EventSource).
+    let (events, events_doc) = OpenApiRouter::new()
+        .routes(routes!(events::stream))
+        .split_for_parts();
+    // The design card names `/predict`; `/v1/predict` is the versioned twin.
+    let (predict, predict_doc) = OpenApiRouter::new()
+        .routes(routes!(predict::predict))
+        .route("/predict", post(predict::predict))
+        .split_for_parts();
+    for part in [api_doc, events_doc, predict_doc] {
+        document.merge(part);
+    }
+    routes::openapi::complete(&mut document);
+    ((open, api, events, predict), document)
 }

@@ -1,24 +1,24 @@
-//! What every handler can reach.
+//! What every handler can reach: one `AppState`, cloned into each request.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::SqlitePool;
 use tokio::sync::Semaphore;
 
-use crate::api::routes::events::SubscriberLimits;
+use super::sse_limits::SubscriberLimits;
 use crate::configuration::Settings;
 use crate::jobs::{EventHub, WorkerHandle};
-use crate::predict::Predictor;
+use crate::predict::PredictorHandle;
+use crate::store::SharedStore;
 
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub pool: SqlitePool,
+    pub store: SharedStore,
     pub hub: EventHub,
     pub worker: WorkerHandle,
-    pub predictor: Predictor,
+    pub predictor: PredictorHandle,
     /// Admission control for /predict: a request without a permit gets 429 at once.
     pub predict_permits: Arc<Semaphore>,
     /// Live SSE streams per job, bounded by `--max-sse-subscribers-per-job`.

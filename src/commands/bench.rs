@@ -42,7 +42,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.repeats == 0 || args.batch_sizes.contains(&0) {
         bail!("--repeats and every batch size must be at least 1");
     }
-    let base = args.model.load()?;
+    let base = args.model.base.load()?;
     let size = args.model.image_size as usize;
     let mut forward = Vec::new();
     for &batch in &args.batch_sizes {
@@ -116,7 +116,7 @@ fn end_to_end(
     }
     let spec = ImageSpec {
         size: args.model.image_size,
-        filter: args.model.resize,
+        filter: args.model.base.resize,
         ..Default::default()
     };
     let started = Instant::now();

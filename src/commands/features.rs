@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::ModelArgs;
-use crate::data::batch::{nchw_to_tensor, prefetch};
+use crate::data::batch::prefetch;
 use crate::data::decode::ImageSpec;
+use crate::model::input::nchw_to_tensor;
 use crate::model::layers::layer_index;
 use crate::tensor_io::{read_f32_safetensors, tensor_to_vec, write_f32_safetensors};
 
@@ -37,7 +38,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let base = args.model.load()?;
+    let base = args.model.base.load()?;
     let also: Vec<(String, usize)> = args
         .also
         .iter()
@@ -102,7 +103,7 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
     }
     let spec = ImageSpec {
         size: args.model.image_size,
-        filter: args.model.resize,
+        filter: args.model.base.resize,
         ..Default::default()
     };
     let total = files.len();

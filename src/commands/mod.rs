@@ -4,13 +4,9 @@ mod bench;
 mod features;
 mod weights;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 
-use crate::configuration::Settings;
-use crate::data::decode::ResizeFilter;
-use crate::model::{Precision, Preprocessing};
+use crate::configuration::{BaseArgs, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,40 +32,14 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Flags shared by the commands that load the conv base.
+/// Flags shared by the commands that load the conv base outside the server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// Conv-base weights (.safetensors, .pth or .h5).
-    #[arg(
-        long,
-        env = "VGGSERVE_WEIGHTS",
-        default_value = "weights/vgg16.safetensors"
-    )]
-    pub weights: PathBuf,
-    /// cpu, cuda or cuda:N (default: CUDA when available, else CPU).
-    #[arg(long, env = "VGGSERVE_DEVICE")]
-    pub device: Option<String>,
-    /// Override the preprocessing the weights file declares.
-    #[arg(long)]
-    pub preprocessing: Option<Preprocessing>,
-    /// Number format of the conv base: f32 (matches PyTorch) or bf16 (faster; see the README).
-    #[arg(long, env = "VGGSERVE_CONV_PRECISION", default_value = "f32")]
-    pub conv_precision: Precision,
+    #[command(flatten)]
+    pub base: BaseArgs,
     /// Square input size in pixels.
     #[arg(long, default_value_t = 150)]
     pub image_size: u32,
-    #[arg(long, default_value = "nearest")]
-    pub resize: ResizeFilter,
-}
-
-impl ModelArgs {
-    pub fn load(&self) -> anyhow::Result<crate::model::ConvBase> {
-        let device = crate::device::parse(self.device.as_deref())?;
-        Ok(
-            crate::model::ConvBase::load(&self.weights, self.preprocessing, &device)?
-                .with_precision(self.conv_precision),
-        )
-    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

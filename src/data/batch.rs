@@ -1,50 +1,14 @@
-//! From decoded images to input tensors, and a prefetching loader that decodes the next
-//! batches on other threads while the current one runs through the network.
+//! A prefetching loader: it decodes the next batches of image files on other threads while
+//! the current one runs through the network. Images come out as HWC bytes; turning them
+//! into tensors is the model's business (`model::input`).
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
 
-use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::decode::{load_image, ImageSpec};
-use crate::model::preprocess::Preprocessing;
-
-/// HWC RGB images of `size × size` → [N, 3, size, size], stored channels-last (NHWC).
-///
-/// Images are naturally HWC, so laying the tensor out as NHWC costs nothing here, and
-/// LibTorch then runs its faster channels-last convolutions.
-pub fn images_to_tensor(
-    images: &[Vec<u8>],
-    size: usize,
-    preprocessing: Preprocessing,
-    device: &Device,
-) -> Tensor<4> {
-    let mut data = Vec::with_capacity(images.len() * size * size * 3);
-    for image in images {
-        preprocessing.extend_hwc(image, &mut data);
-    }
-    let nhwc = Tensor::<4>::from_data(TensorData::new(data, [images.len(), size, size, 3]), device);
-    // [N, H, W, C] → [N, C, H, W] as a strided view.
-    nhwc.permute([0, 3, 1, 2])
-}
-
-/// Preprocessed NCHW floats (e.g. a golden fixture) → the same channels-last tensor.
-pub fn nchw_to_tensor(data: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
-    let [n, c, h, w] = shape;
-    let mut nhwc = vec![0f32; data.len()];
-    for b in 0..n {
-        for ch in 0..c {
-            for y in 0..h {
-                for x in 0..w {
-                    nhwc[((b * h + y) * w + x) * c + ch] = data[((b * c + ch) * h + y) * w + x];
-                }
-            }
-        }
-    }
-    Tensor::<4>::from_data(TensorData::new(nhwc, [n, h, w, c]), device).permute([0, 3, 1, 2])
-}
 
 /// A file that could not be decoded, and why.
 #[derive(Debug, Clone)]

@@ -49,11 +49,13 @@ pub struct Sample {
 }
 
 /// The images of one split, in Keras's order (class by class, files sorted).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Split {
     pub classes: Vec<String>,
+    /// Shown as the number of images.
     #[serde(rename = "images")]
     #[serde(serialize_with = "count")]
+    #[schema(value_type = u64)]
     pub samples: Vec<Sample>,
 }
 
@@ -61,10 +63,11 @@ fn count<S: serde::Serializer>(samples: &[Sample], s: S) -> Result<S::Ok, S::Err
     s.serialize_u64(samples.len() as u64)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Dataset {
     pub name: String,
     #[serde(skip)]
+    #[schema(ignore)]
     pub root: PathBuf,
     pub splits: BTreeMap<String, Split>,
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::store::StoredEvent;
+use crate::domain::StoredEvent;
 
 #[derive(Debug, Clone)]
 pub struct JobEvent {

@@ -1,10 +1,14 @@
 //! The job system: what may be asked (`spec`), the thread that runs jobs one at a time
-//! (`worker`), and the events it publishes for SSE subscribers (`events`).
+//! (`worker`) and how it runs them (`runner`), how a running job reports (`reporter`), and
+//! the events published for SSE subscribers (`events`).
 
+mod control;
 pub mod events;
-mod reporter;
+pub mod reporter;
+mod request;
+pub mod runner;
 pub mod spec;
 pub mod worker;
 
 pub use events::{EventHub, JobEvent};
-pub use worker::{WorkerConfig, WorkerHandle};
+pub use worker::{Worker, WorkerHandle};

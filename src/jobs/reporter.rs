@@ -1,30 +1,54 @@
 //! How a running job reports: epochs recorded durably then broadcast, progress (at most 4 a
-//! second) stored and broadcast, and the cancel/shutdown flags a recipe checks each batch.
+//! second) stored and broadcast, and whether to stop: the cancel flag (set here by
+//! `POST /cancel`, or read back from the store with each progress report) and shutdown.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sqlx::SqlitePool;
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
+use super::control::Shared;
 use super::events::{EventHub, JobEvent};
-use crate::store::jobs as job_store;
-use crate::store::{EpochMetrics, Progress};
+use crate::domain::{EpochMetrics, Progress};
+use crate::store::SharedStore;
 use crate::train::Reporter;
 
-/// Reports to the database and the event hub; progress at most 4 times a second.
-pub(super) struct JobReporter {
-    pub(super) pool: SqlitePool,
-    pub(super) hub: EventHub,
-    pub(super) rt: Handle,
-    pub(super) job_id: Uuid,
-    pub(super) cancel: Arc<AtomicBool>,
-    pub(super) shutdown: Arc<AtomicBool>,
-    pub(super) last_progress: Option<Instant>,
-    pub(super) last_event_id: i64,
+/// Reports to the store and the event hub; progress at most 4 times a second.
+pub struct JobReporter {
+    store: SharedStore,
+    hub: EventHub,
+    runtime: Handle,
+    job_id: Uuid,
+    cancel: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    last_progress: Option<Instant>,
+    /// The id of the last recorded event: progress events carry it (see `events`).
+    last_event_id: i64,
+}
+
+impl JobReporter {
+    pub(super) fn new(
+        store: SharedStore,
+        hub: EventHub,
+        runtime: Handle,
+        job_id: Uuid,
+        cancel: Arc<AtomicBool>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            store,
+            hub,
+            runtime,
+            job_id,
+            cancel,
+            shared,
+            last_progress: None,
+            last_event_id: 0,
+        }
+    }
 }
 
 impl Reporter for JobReporter {
@@ -41,11 +65,14 @@ impl Reporter for JobReporter {
             total: total as i64,
             unit: unit.to_owned(),
         };
-        if let Err(error) =
-            self.rt
-                .block_on(job_store::set_progress(&self.pool, self.job_id, &progress))
+        match self
+            .runtime
+            .block_on(self.store.set_progress(self.job_id, &progress))
         {
-            tracing::warn!(%error, "cannot record progress");
+            // A cancel asked of the store (by any process) stops the job like a local one.
+            Ok(true) => self.cancel.store(true, Ordering::SeqCst),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot record progress"),
         }
         self.hub.publish(JobEvent {
             id: self.last_event_id,
@@ -58,17 +85,23 @@ impl Reporter for JobReporter {
 
     fn epoch(&mut self, metrics: &EpochMetrics) -> anyhow::Result<()> {
         let event = self
-            .rt
-            .block_on(job_store::record_epoch(&self.pool, self.job_id, metrics))?;
+            .runtime
+            .block_on(self.store.record_epoch(self.job_id, metrics))?;
         self.last_event_id = event.id;
         metrics::histogram!("epoch_seconds").record(metrics.seconds);
-        tracing::info!(job = %self.job_id, epoch = metrics.epoch, loss = metrics.loss, acc = metrics.acc,
-            val_loss = metrics.val_loss, val_acc = metrics.val_acc, "epoch");
+        tracing::info!(
+            epoch = metrics.epoch,
+            loss = metrics.loss,
+            acc = metrics.acc,
+            val_loss = metrics.val_loss,
+            val_acc = metrics.val_acc,
+            "epoch"
+        );
         self.hub.publish(event.into());
         Ok(())
     }
 
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst)
+        self.cancel.load(Ordering::SeqCst) || self.shared.shutdown.load(Ordering::SeqCst)
     }
 }

@@ -1,120 +1,64 @@
-//! What a user may ask for (`POST /v1/jobs`), and the fully resolved parameters a job runs
-//! with: every hyper-parameter defaults to the seed's value and is range-checked here.
+//! What a job runs with ([`JobParams`]): one resolved, non-optional parameter type per kind,
+//! owned by its recipe, whose defaults are declared once there (burn `Config`). Resolving
+//! a [`JobRequest`] lays its fields over those defaults and checks every range against
+//! [`LIMITS`], which are declared here once.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::model::layers::{layer_index, LayerKind, LAYERS};
+pub use super::request::{
+    EvaluateRequest, ExtractRequest, FineTuneRequest, JobRequest, TrainRequest,
+};
 
-/// The request body. Unknown fields are refused, so a typo never silently means "default".
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum JobRequest {
-    ExtractFeatures {
-        dataset: String,
-        image_size: Option<u32>,
-        batch_size: Option<u32>,
-    },
-    Train {
-        dataset: String,
-        features: Option<Uuid>,
-        augment: Option<bool>,
-        epochs: Option<u32>,
-        batch_size: Option<u32>,
-        learning_rate: Option<f64>,
-        seed: Option<u64>,
-        steps_per_epoch: Option<u32>,
-        validation_steps: Option<u32>,
-        image_size: Option<u32>,
-    },
-    FineTune {
-        dataset: String,
-        from_model: Uuid,
-        unfreeze_from: Option<String>,
-        /// Live augmentation (the seed's); `false` runs the frozen layers once and trains on
-        /// their outputs, which is much faster.
-        augment: Option<bool>,
-        epochs: Option<u32>,
-        batch_size: Option<u32>,
-        learning_rate: Option<f64>,
-        seed: Option<u64>,
-        steps_per_epoch: Option<u32>,
-        validation_steps: Option<u32>,
-        image_size: Option<u32>,
-    },
-    Evaluate {
-        dataset: String,
-        model: Uuid,
-        split: Option<String>,
-        batch_size: Option<u32>,
-    },
+use crate::data::dataset::SPLITS;
+use crate::domain::JobKind;
+use crate::model::layers::conv_layer_index;
+use crate::train::recipes::{
+    EndToEndConfig, EvaluateConfig, ExtractConfig, FineTuneConfig, HeadTrainingConfig,
+};
+
+/// The resolved parameters a job runs with, stored with it and shown back to the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobParams {
+    ExtractFeatures(ExtractConfig),
+    Train(TrainParams),
+    FineTune(FineTuneConfig),
+    Evaluate(EvaluateConfig),
 }
 
-/// Options shared by the training kinds (inlined in each variant of the request because
-/// serde cannot refuse unknown fields through `flatten`).
-#[derive(Debug, Clone, Default)]
-pub struct Common {
-    pub epochs: Option<u32>,
-    pub batch_size: Option<u32>,
-    pub learning_rate: Option<f64>,
-    pub seed: Option<u64>,
-    pub steps_per_epoch: Option<u32>,
-    pub validation_steps: Option<u32>,
-    pub image_size: Option<u32>,
+/// The two recipes behind `kind: "train"`, told apart by `features`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TrainParams {
+    OnFeatures(HeadTrainingConfig),
+    Augmented(EndToEndConfig),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    ExtractFeatures,
-    Train,
-    FineTune,
-    Evaluate,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
+impl JobParams {
+    pub fn kind(&self) -> JobKind {
         match self {
-            Self::ExtractFeatures => "extract_features",
-            Self::Train => "train",
-            Self::FineTune => "fine_tune",
-            Self::Evaluate => "evaluate",
+            Self::ExtractFeatures(_) => JobKind::ExtractFeatures,
+            Self::Train(_) => JobKind::Train,
+            Self::FineTune(_) => JobKind::FineTune,
+            Self::Evaluate(_) => JobKind::Evaluate,
+        }
+    }
+
+    pub fn dataset(&self) -> &str {
+        match self {
+            Self::ExtractFeatures(c) => &c.dataset,
+            Self::Train(TrainParams::OnFeatures(c)) => &c.dataset,
+            Self::Train(TrainParams::Augmented(c)) => &c.dataset,
+            Self::FineTune(c) => &c.dataset,
+            Self::Evaluate(c) => &c.dataset,
         }
     }
 }
 
-/// Resolved parameters, stored with the job (JSON) and shown back to the user.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct JobParams {
-    pub kind: JobKind,
-    pub dataset: String,
-    pub image_size: u32,
-    pub batch_size: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub learning_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub augment: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub steps_per_epoch: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub validation_steps: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub features: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_model: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unfreeze_from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub split: Option<String>,
-}
-
-/// A parameter that is out of range, with the field it concerns.
+/// A parameter that is out of range or does not apply, with the field it concerns.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct InvalidParam {
@@ -122,286 +66,273 @@ pub struct InvalidParam {
     pub message: String,
 }
 
-fn range<T: PartialOrd + std::fmt::Display + Copy>(
-    field: &'static str,
-    value: Option<T>,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, InvalidParam> {
-    let value = value.unwrap_or(default);
-    if value < min || value > max {
-        return Err(InvalidParam {
+impl InvalidParam {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
             field,
-            message: format!("{field} must be between {min} and {max}, got {value}"),
-        });
+            message: message.into(),
+        }
     }
-    Ok(value)
 }
 
-fn resolve_image_size(value: Option<u32>) -> Result<u32, InvalidParam> {
-    range("image_size", value, 150, 32, 512)
+/// The accepted range of a numeric parameter, wherever it appears.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct Limit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusive_minimum: Option<f64>,
+    pub maximum: f64,
 }
 
-fn learning_rate(value: Option<f64>, default: f64) -> Result<f64, InvalidParam> {
-    let lr = value.unwrap_or(default);
-    if !(lr.is_finite() && lr > 0.0 && lr <= 1.0) {
-        return Err(InvalidParam {
-            field: "learning_rate",
-            message: format!("learning_rate must be in (0, 1], got {lr}"),
-        });
+const fn between(minimum: f64, maximum: f64) -> Limit {
+    Limit {
+        minimum: Some(minimum),
+        exclusive_minimum: None,
+        maximum,
     }
-    Ok(lr)
+}
+
+/// Every range, declared once: checked here, served to the dashboard and written into the
+/// API document.
+pub const LIMITS: [(&str, Limit); 6] = [
+    ("image_size", between(32.0, 512.0)),
+    ("batch_size", between(1.0, 256.0)),
+    ("epochs", between(1.0, 1000.0)),
+    ("steps_per_epoch", between(1.0, 100_000.0)),
+    ("validation_steps", between(1.0, 100_000.0)),
+    (
+        "learning_rate",
+        Limit {
+            minimum: None,
+            exclusive_minimum: Some(0.0),
+            maximum: 1.0,
+        },
+    ),
+];
+
+impl Limit {
+    fn check(&self, field: &'static str, value: f64) -> Result<(), InvalidParam> {
+        let low_ok = self.minimum.is_none_or(|m| value >= m)
+            && self.exclusive_minimum.is_none_or(|m| value > m);
+        if value.is_finite() && low_ok && value <= self.maximum {
+            return Ok(());
+        }
+        let message = match (self.minimum, self.exclusive_minimum) {
+            (Some(min), _) => format!(
+                "{field} must be between {min} and {}, got {value}",
+                self.maximum
+            ),
+            (None, Some(min)) => {
+                format!("{field} must be in ({min}, {}], got {value}", self.maximum)
+            }
+            (None, None) => format!("{field} must be at most {}, got {value}", self.maximum),
+        };
+        Err(InvalidParam::new(field, message))
+    }
+}
+
+/// Check every limited field present in a resolved parameter set.
+fn check_limits(fields: &Map<String, Value>) -> Result<(), InvalidParam> {
+    for (field, limit) in &LIMITS {
+        if let Some(value) = fields.get(*field).and_then(Value::as_f64) {
+            limit.check(field, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Lay the fields a request set over a config's defaults. Every request field must be a
+/// field of the config (a unit test holds each kind to that), so nothing is dropped.
+fn overlay<C>(defaults: C, request: &impl Serialize) -> Result<C, InvalidParam>
+where
+    C: Serialize + for<'de> Deserialize<'de>,
+{
+    let internal = |e: serde_json::Error| InvalidParam::new("kind", format!("internal: {e}"));
+    let Value::Object(mut fields) = serde_json::to_value(defaults).map_err(internal)? else {
+        return Err(InvalidParam::new(
+            "kind",
+            "internal: a config is not an object",
+        ));
+    };
+    let Value::Object(given) = serde_json::to_value(request).map_err(internal)? else {
+        return Err(InvalidParam::new(
+            "kind",
+            "internal: a request is not an object",
+        ));
+    };
+    for (name, value) in given {
+        if value.is_null() {
+            continue;
+        }
+        if !fields.contains_key(&name) {
+            return Err(InvalidParam::new(
+                "kind",
+                format!("internal: no parameter {name}"),
+            ));
+        }
+        fields.insert(name, value);
+    }
+    check_limits(&fields)?;
+    serde_json::from_value(Value::Object(fields)).map_err(internal)
 }
 
 impl JobRequest {
-    pub fn dataset(&self) -> &str {
-        match self {
-            Self::ExtractFeatures { dataset, .. }
-            | Self::Train { dataset, .. }
-            | Self::FineTune { dataset, .. }
-            | Self::Evaluate { dataset, .. } => dataset,
-        }
-    }
-
-    /// The options shared by the training kinds (all unset for the other kinds).
-    fn common(&self) -> Common {
-        match self {
-            Self::Train {
-                epochs,
-                batch_size,
-                learning_rate,
-                seed,
-                steps_per_epoch,
-                validation_steps,
-                image_size,
-                ..
-            }
-            | Self::FineTune {
-                epochs,
-                batch_size,
-                learning_rate,
-                seed,
-                steps_per_epoch,
-                validation_steps,
-                image_size,
-                ..
-            } => Common {
-                epochs: *epochs,
-                batch_size: *batch_size,
-                learning_rate: *learning_rate,
-                seed: *seed,
-                steps_per_epoch: *steps_per_epoch,
-                validation_steps: *validation_steps,
-                image_size: *image_size,
-            },
-            Self::ExtractFeatures { .. } | Self::Evaluate { .. } => Common::default(),
-        }
-    }
-
     /// Fill in the seed's defaults and check every range.
     pub fn resolve(&self) -> Result<JobParams, InvalidParam> {
-        let blank = |kind, dataset: &str| JobParams {
-            kind,
-            dataset: dataset.to_owned(),
-            image_size: 150,
-            batch_size: 20,
-            epochs: None,
-            learning_rate: None,
-            seed: None,
-            augment: None,
-            steps_per_epoch: None,
-            validation_steps: None,
-            features: None,
-            from_model: None,
-            unfreeze_from: None,
-            model: None,
-            split: None,
+        Ok(match self {
+            Self::ExtractFeatures(r) => {
+                JobParams::ExtractFeatures(overlay(ExtractConfig::new(r.dataset.clone()), r)?)
+            }
+            Self::Train(r) => JobParams::Train(resolve_train(r)?),
+            Self::FineTune(r) => {
+                let defaults = FineTuneConfig::new(r.dataset.clone(), r.from_model);
+                let params: FineTuneConfig = overlay(defaults, r)?;
+                if conv_layer_index(&params.unfreeze_from).is_none() {
+                    return Err(InvalidParam::new(
+                        "unfreeze_from",
+                        format!(
+                            "unfreeze_from must name a conv layer (block1_conv1 … block5_conv3), got {:?}",
+                            params.unfreeze_from
+                        ),
+                    ));
+                }
+                JobParams::FineTune(params)
+            }
+            Self::Evaluate(r) => {
+                let defaults = EvaluateConfig::new(r.dataset.clone(), r.model);
+                let params: EvaluateConfig = overlay(defaults, r)?;
+                if !SPLITS.contains(&params.split.as_str()) {
+                    return Err(InvalidParam::new(
+                        "split",
+                        format!(
+                            "split must be train, validation or test, got {:?}",
+                            params.split
+                        ),
+                    ));
+                }
+                JobParams::Evaluate(params)
+            }
+        })
+    }
+}
+
+fn resolve_train(r: &TrainRequest) -> Result<TrainParams, InvalidParam> {
+    let augment = r.augment.unwrap_or(false);
+    match (r.features, augment) {
+        (Some(features), false) => {
+            for (field, set) in [
+                ("steps_per_epoch", r.steps_per_epoch.is_some()),
+                ("validation_steps", r.validation_steps.is_some()),
+            ] {
+                if set {
+                    return Err(InvalidParam::new(field, format!("{field} applies only to augmented training (one epoch is one pass over the cached features)")));
+                }
+            }
+            if r.image_size.is_some() {
+                return Err(InvalidParam::new(
+                    "image_size",
+                    "image_size comes from the features job when training on features",
+                ));
+            }
+            // `augment: false` is the only value that fits here, and it says nothing more.
+            let request = TrainRequest {
+                augment: None,
+                ..r.clone()
+            };
+            let defaults = HeadTrainingConfig::new(r.dataset.clone(), features);
+            Ok(TrainParams::OnFeatures(overlay(defaults, &request)?))
+        }
+        (None, true) => Ok(TrainParams::Augmented(overlay(
+            EndToEndConfig::new(r.dataset.clone()),
+            r,
+        )?)),
+        _ => Err(InvalidParam::new(
+            "features",
+            "train needs either \"features\" (an extract_features job id) or \"augment\": true",
+        )),
+    }
+}
+
+/// The defaults of every kind's optional parameters (`GET /v1/jobs/defaults`), read off the
+/// recipes' own configs so that nothing repeats them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobDefaults {
+    /// By recipe: `extract_features`, `train_on_features`, `train_augmented`, `fine_tune`,
+    /// `evaluate`; each maps parameter names to default values.
+    #[schema(value_type = Object)]
+    pub defaults: Map<String, Value>,
+    /// The accepted range of each numeric parameter.
+    #[schema(value_type = Object)]
+    pub limits: Map<String, Value>,
+}
+
+impl JobDefaults {
+    pub fn get() -> Self {
+        // Required fields are not defaults, and `augment: true` is how a request asks for
+        // recipe 2 rather than a setting of it: both are left out.
+        let optional = |config: &dyn as_json::Json, drop: &[&str]| {
+            let mut fields = config.json();
+            for name in ["dataset", "features", "from_model", "model"]
+                .iter()
+                .chain(drop)
+            {
+                fields.remove(*name);
+            }
+            Value::Object(fields)
         };
-        match self {
-            Self::ExtractFeatures {
-                dataset,
-                image_size: size,
-                batch_size,
-            } => Ok(JobParams {
-                image_size: resolve_image_size(*size)?,
-                batch_size: range("batch_size", *batch_size, 20, 1, 256)?,
-                ..blank(JobKind::ExtractFeatures, dataset)
-            }),
-            Self::Train {
-                dataset,
-                features,
-                augment,
-                ..
-            } => {
-                let common = self.common();
-                let augment = augment.unwrap_or(false);
-                if augment == features.is_some() {
-                    return Err(InvalidParam {
-                        field: "features",
-                        message: "train needs either \"features\" (an extract_features job id) or \"augment\": true".into(),
-                    });
-                }
-                let mut params =
-                    resolve_training(blank(JobKind::Train, dataset), &common, 30, 2e-5, augment)?;
-                params.features = *features;
-                params.augment = Some(augment);
-                Ok(params)
-            }
-            Self::FineTune {
-                dataset,
-                from_model,
-                unfreeze_from,
-                augment,
-                ..
-            } => {
-                let common = self.common();
-                let layer = unfreeze_from
-                    .clone()
-                    .unwrap_or_else(|| "block5_conv1".into());
-                match layer_index(&layer).map(|i| LAYERS[i].kind) {
-                    Some(LayerKind::Conv { .. }) => {}
-                    _ => {
-                        return Err(InvalidParam {
-                            field: "unfreeze_from",
-                            message: format!("unfreeze_from must name a conv layer (block1_conv1 … block5_conv3), got {layer:?}"),
-                        })
-                    }
-                }
-                let mut params =
-                    resolve_training(blank(JobKind::FineTune, dataset), &common, 100, 1e-5, true)?;
-                params.from_model = Some(*from_model);
-                params.unfreeze_from = Some(layer);
-                params.augment = Some(augment.unwrap_or(true));
-                Ok(params)
-            }
-            Self::Evaluate {
-                dataset,
-                model,
-                split,
-                batch_size,
-            } => {
-                let split = split.clone().unwrap_or_else(|| "test".into());
-                if !crate::data::dataset::SPLITS.contains(&split.as_str()) {
-                    return Err(InvalidParam {
-                        field: "split",
-                        message: format!("split must be train, validation or test, got {split:?}"),
-                    });
-                }
-                Ok(JobParams {
-                    batch_size: range("batch_size", *batch_size, 20, 1, 256)?,
-                    model: Some(*model),
-                    split: Some(split),
-                    ..blank(JobKind::Evaluate, dataset)
-                })
-            }
+        let nil = Uuid::nil();
+        let defaults = [
+            (
+                "extract_features",
+                optional(&ExtractConfig::new(String::new()), &[]),
+            ),
+            (
+                "train_on_features",
+                optional(&HeadTrainingConfig::new(String::new(), nil), &[]),
+            ),
+            (
+                "train_augmented",
+                optional(&EndToEndConfig::new(String::new()), &["augment"]),
+            ),
+            (
+                "fine_tune",
+                optional(&FineTuneConfig::new(String::new(), nil), &[]),
+            ),
+            (
+                "evaluate",
+                optional(&EvaluateConfig::new(String::new(), nil), &[]),
+            ),
+        ];
+        let limits = LIMITS
+            .iter()
+            .map(|(name, limit)| (name.to_string(), serde_json::json!(limit)));
+        Self {
+            defaults: defaults
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            limits: limits.collect(),
         }
     }
 }
 
-fn resolve_training(
-    mut params: JobParams,
-    common: &Common,
-    epochs: u32,
-    lr: f64,
-    augment: bool,
-) -> Result<JobParams, InvalidParam> {
-    params.epochs = Some(range("epochs", common.epochs, epochs, 1, 1000)?);
-    params.batch_size = range("batch_size", common.batch_size, 20, 1, 256)?;
-    params.learning_rate = Some(learning_rate(common.learning_rate, lr)?);
-    params.seed = Some(common.seed.unwrap_or(1337));
-    params.image_size = resolve_image_size(common.image_size)?;
-    if augment {
-        params.steps_per_epoch = Some(range(
-            "steps_per_epoch",
-            common.steps_per_epoch,
-            100,
-            1,
-            100_000,
-        )?);
-        params.validation_steps = Some(range(
-            "validation_steps",
-            common.validation_steps,
-            50,
-            1,
-            100_000,
-        )?);
-    } else {
-        for (field, value) in [
-            ("steps_per_epoch", common.steps_per_epoch),
-            ("validation_steps", common.validation_steps),
-        ] {
-            if value.is_some() {
-                return Err(InvalidParam {
-                    field,
-                    message: format!("{field} applies only to augmented training (one epoch is one pass over the cached features)"),
-                });
+/// Any config as a JSON object, behind an object-safe trait (so one closure takes them all).
+mod as_json {
+    pub trait Json {
+        fn json(&self) -> serde_json::Map<String, serde_json::Value>;
+    }
+
+    impl<C: serde::Serialize> Json for C {
+        fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+            match serde_json::to_value(self) {
+                Ok(serde_json::Value::Object(fields)) => fields,
+                _ => serde_json::Map::new(),
             }
         }
-        if common.image_size.is_some() {
-            return Err(InvalidParam {
-                field: "image_size",
-                message: "image_size comes from the features job when training on features".into(),
-            });
-        }
     }
-    Ok(params)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(json: &str) -> Result<JobRequest, serde_json::Error> {
-        serde_json::from_str(json)
-    }
-
-    #[test]
-    fn defaults_are_the_seeds() {
-        let id = Uuid::new_v4();
-        let p = parse(&format!(
-            r#"{{"kind":"train","dataset":"d","features":"{id}"}}"#
-        ))
-        .unwrap()
-        .resolve()
-        .unwrap();
-        assert_eq!(
-            (p.epochs, p.batch_size, p.learning_rate),
-            (Some(30), 20, Some(2e-5))
-        );
-        let p = parse(&format!(
-            r#"{{"kind":"fine_tune","dataset":"d","from_model":"{id}"}}"#
-        ))
-        .unwrap()
-        .resolve()
-        .unwrap();
-        assert_eq!(p.epochs, Some(100));
-        assert_eq!(p.learning_rate, Some(1e-5));
-        assert_eq!(p.unfreeze_from.as_deref(), Some("block5_conv1"));
-        assert_eq!(
-            (p.steps_per_epoch, p.validation_steps),
-            (Some(100), Some(50))
-        );
-    }
-
-    #[test]
-    fn refuses_unknown_fields_kinds_and_bad_ranges() {
-        assert!(parse(r#"{"kind":"train","dataset":"d","augment":true,"epochz":3}"#).is_err());
-        assert!(parse(r#"{"kind":"dance","dataset":"d"}"#).is_err());
-        let bad = parse(r#"{"kind":"train","dataset":"d","augment":true,"epochs":0}"#)
-            .unwrap()
-            .resolve()
-            .unwrap_err();
-        assert_eq!(bad.field, "epochs");
-        let bad = parse(r#"{"kind":"train","dataset":"d","augment":true,"learning_rate":-1}"#)
-            .unwrap()
-            .resolve()
-            .unwrap_err();
-        assert_eq!(bad.field, "learning_rate");
-        let bad = parse(r#"{"kind":"train","dataset":"d"}"#)
-            .unwrap()
-            .resolve()
-            .unwrap_err();
-        assert_eq!(bad.field, "features");
-    }
-}
+#[path = "spec_tests.rs"]
+mod tests;

@@ -1,62 +1,61 @@
-//! The worker: one `std::thread` that owns training on the model's device and runs queued
-//! jobs in FIFO order, claiming them from the database (the durable queue). The async side
-//! talks to it only through the database, a wake-up channel and a cancel flag.
+//! The worker: one `std::thread` that owns training and runs queued jobs one at a time in
+//! FIFO order, claiming them from the store (the durable queue). The async side holds a
+//! [`WorkerHandle`] (wake up, cancel); [`Worker`] owns the thread and joins it on shutdown
+//! or drop. A running job cannot take commands, so the two share one [`Shared`] state: the
+//! job running now with its cancel flag, and the shutdown flag, checked every batch.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::SqlitePool;
 use tokio::runtime::Handle;
+use tracing::Instrument;
 use uuid::Uuid;
 
+use super::control::Shared;
 use super::events::EventHub;
 use super::reporter::JobReporter;
-use super::spec::{JobKind, JobParams};
-use crate::data::dataset::Dataset;
-use crate::data::decode::ResizeFilter;
-use crate::model::head::HeadConfig;
-use crate::model::layers::LAYERS;
-use crate::model::{Classifier, ConvBase};
-use crate::store::jobs::{self as job_store, Outcome};
-use crate::store::{models as model_store, Job, JobStatus, ModelRecord};
-use crate::train::artifacts::{has_checkpoint, load_record, remove_checkpoint, ModelConfig};
-use crate::train::recipes::{self, Context};
+use crate::domain::{Job, JobStatus, Outcome};
+use crate::store::SharedStore;
+use crate::train::recipes;
 use crate::train::TrainError;
 
-pub struct WorkerConfig {
-    pub pool: SqlitePool,
-    pub hub: EventHub,
-    pub base: ConvBase,
-    pub data_dir: PathBuf,
-    pub datasets_dir: PathBuf,
-    pub resize: ResizeFilter,
-    pub max_pixels: u64,
+/// What runs a claimed job: the recipes in production, a stand-in in the worker's tests.
+pub trait JobRunner: Send + 'static {
+    /// Run `job` to its end, reporting through `reporter`; a trained model comes back
+    /// saved but not yet registered.
+    fn run(
+        &mut self,
+        job: &Job,
+        reporter: &mut JobReporter,
+    ) -> Result<recipes::Outcome, TrainError>;
+    /// Record the model a job trained; returns its id.
+    fn register(&mut self, job: &Job, model: recipes::TrainedModel) -> anyhow::Result<Uuid>;
+    /// Drop what a finished job no longer needs (its checkpoint).
+    fn cleanup(&mut self, job: &Job);
 }
 
-/// The job running now and its cancel flag.
-type CurrentJob = Arc<Mutex<Option<(Uuid, Arc<AtomicBool>)>>>;
-
-/// The async side's handle on the worker thread.
+/// The async side's handle: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct WorkerHandle {
-    wake: mpsc::Sender<()>,
-    current: CurrentJob,
-    shutdown: Arc<AtomicBool>,
-    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    shared: Arc<Shared>,
+    /// Capacity one: wake-ups coalesce, and a full channel already means "look again".
+    wake: SyncSender<()>,
 }
 
 impl WorkerHandle {
     /// A job was queued: look at the queue now rather than at the next poll.
     pub fn notify(&self) {
-        let _ = self.wake.send(());
+        match self.wake.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) => {}
+            Err(TrySendError::Disconnected(())) => tracing::warn!("the worker has stopped"),
+        }
     }
 
     /// Ask the running job `id` to stop at its next batch. False if it is not running here.
     pub fn cancel(&self, id: Uuid) -> bool {
-        match &*self.current.lock().expect("worker lock") {
+        match &*self.shared.current() {
             Some((running, flag)) if *running == id => {
                 flag.store(true, Ordering::SeqCst);
                 true
@@ -64,137 +63,180 @@ impl WorkerHandle {
             _ => false,
         }
     }
+}
 
-    /// Stop after the current batch; the interrupted job is dealt with as after a crash.
-    pub fn shutdown(&self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        let _ = self.wake.send(());
-        if let Some(thread) = self.thread.lock().expect("worker lock").take() {
-            let _ = thread.join();
-        }
+/// Owns the worker thread: [`Worker::shutdown`] (or dropping it) stops it after its
+/// current batch and joins it. The interrupted job is settled at the next start.
+pub struct Worker {
+    handle: WorkerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Start the thread. It runs blocking store calls on `runtime`.
+    pub fn spawn(
+        store: SharedStore,
+        hub: EventHub,
+        runner: impl JobRunner,
+        runtime: Handle,
+    ) -> std::io::Result<Self> {
+        let (wake, woken) = mpsc::sync_channel(1);
+        let handle = WorkerHandle {
+            shared: Arc::default(),
+            wake,
+        };
+        let state = Loop {
+            store,
+            hub,
+            runtime,
+            shared: handle.shared.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("vggserve-worker".into())
+            .spawn(move || state.run(runner, woken))?;
+        Ok(Self {
+            handle,
+            thread: Some(thread),
+        })
     }
-}
 
-/// Settle jobs a previous process left `running` (crash, kill -9, shutdown): a job with a
-/// checkpoint, or with no recorded epoch, is queued again (it resumes from the checkpoint,
-/// or starts over with nothing lost or repeated); one with epochs but no checkpoint (the
-/// dense head on features, which is quick) is failed with the reason, its epochs kept.
-pub async fn recover_interrupted(pool: &SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
-    for job in job_store::interrupted(pool).await? {
-        if job.epochs.is_empty() || has_checkpoint(data_dir, job.id) {
-            tracing::warn!(job = %job.id, epochs = job.epochs.len(), "requeueing an interrupted job");
-            job_store::requeue_for_resume(pool, job.id).await?;
-        } else {
-            let error = format!(
-                "interrupted: the server stopped during this job after epoch {}; the recorded epochs are kept",
-                job.epochs.len()
-            );
-            tracing::warn!(job = %job.id, %error);
-            let outcome = Outcome {
-                error: Some(error),
-                ..Default::default()
-            };
-            job_store::finish(pool, job.id, JobStatus::Failed, &outcome).await?;
-        }
+    pub fn handle(&self) -> WorkerHandle {
+        self.handle.clone()
     }
-    Ok(())
-}
 
-pub fn spawn(config: WorkerConfig) -> std::io::Result<WorkerHandle> {
-    let (wake, woken) = mpsc::channel();
-    let handle = WorkerHandle {
-        wake,
-        current: Arc::default(),
-        shutdown: Arc::default(),
-        thread: Arc::default(),
-    };
-    let runtime = Handle::current();
-    let worker_handle = handle.clone();
-    let thread = std::thread::Builder::new()
-        .name("vggserve-worker".into())
-        .spawn(move || run(config, worker_handle, woken, runtime))?;
-    *handle.thread.lock().expect("worker lock") = Some(thread);
-    Ok(handle)
-}
+    /// Stop after the current batch and wait for the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
 
-fn run(config: WorkerConfig, handle: WorkerHandle, woken: mpsc::Receiver<()>, rt: Handle) {
-    while !handle.shutdown.load(Ordering::SeqCst) {
-        match rt.block_on(job_store::claim_next(&config.pool)) {
-            Ok(Some((job, event))) => {
-                config.hub.publish(event.into());
-                run_job(&config, &handle, &rt, job);
-            }
-            Ok(None) => {
-                // Idle: wait for a wake-up, polling now and then in case one was missed.
-                let _ = woken.recv_timeout(Duration::from_secs(1));
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot read the job queue");
-                std::thread::sleep(Duration::from_secs(1));
+    fn stop(&mut self) {
+        self.handle.shared.shutdown.store(true, Ordering::SeqCst);
+        self.handle.notify();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the worker thread panicked");
             }
         }
     }
 }
 
-fn run_job(config: &WorkerConfig, handle: &WorkerHandle, rt: &Handle, job: Job) {
-    let cancel = Arc::new(AtomicBool::new(false));
-    *handle.current.lock().expect("worker lock") = Some((job.id, cancel.clone()));
-    tracing::info!(job = %job.id, kind = %job.kind, "job started");
-    let started = Instant::now();
-    let mut reporter = JobReporter {
-        pool: config.pool.clone(),
-        hub: config.hub.clone(),
-        rt: rt.clone(),
-        job_id: job.id,
-        cancel,
-        shutdown: handle.shutdown.clone(),
-        last_progress: None,
-        last_event_id: 0,
-    };
-    // A panic inside a recipe (LibTorch, a bug) fails the job, not the worker.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        execute(config, rt, &job, &mut reporter)
-    }))
-    .unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(TrainError::Other(anyhow::anyhow!(
-            "internal error: {message}"
-        )))
-    });
-    *handle.current.lock().expect("worker lock") = None;
-    let (status, outcome) = match result {
-        Ok(outcome) => match register_model(config, rt, &job, outcome) {
-            Ok(outcome) => (JobStatus::Succeeded, outcome),
-            Err(error) => (JobStatus::Failed, failure(&error)),
-        },
-        Err(TrainError::Cancelled) if handle.shutdown.load(Ordering::SeqCst) => {
-            // Leave it `running`: the next start settles it like a crash would.
-            tracing::warn!(job = %job.id, "job interrupted by shutdown");
-            return;
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The thread's side.
+struct Loop {
+    store: SharedStore,
+    hub: EventHub,
+    runtime: Handle,
+    shared: Arc<Shared>,
+}
+
+impl Loop {
+    fn run(self, mut runner: impl JobRunner, woken: Receiver<()>) {
+        while !self.shared.shutdown.load(Ordering::SeqCst) {
+            match self.runtime.block_on(self.store.claim_next()) {
+                Ok(Some((job, event))) => {
+                    self.hub.publish(event.into());
+                    let span = tracing::info_span!("job", id = %job.id, kind = %job.kind);
+                    span.in_scope(|| self.run_job(&mut runner, job));
+                }
+                Ok(None) => {
+                    // Idle: wait for a wake-up, polling now and then in case one was missed.
+                    let _ = woken.recv_timeout(Duration::from_secs(1));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the job queue");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
         }
-        Err(TrainError::Cancelled) => (JobStatus::Cancelled, Outcome::default()),
-        Err(TrainError::Invalid(message)) => (
-            JobStatus::Failed,
-            Outcome {
-                error: Some(message),
-                ..Default::default()
+    }
+
+    fn run_job(&self, runner: &mut impl JobRunner, job: Job) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        *self.shared.current() = Some((job.id, cancel.clone()));
+        tracing::info!("job started");
+        let started = Instant::now();
+        let mut reporter = JobReporter::new(
+            self.store.clone(),
+            self.hub.clone(),
+            self.runtime.clone(),
+            job.id,
+            cancel,
+            self.shared.clone(),
+        );
+        // A panic inside a recipe (LibTorch, a bug) fails the job, not the worker.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runner.run(&job, &mut reporter)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(TrainError::Other(anyhow::anyhow!(
+                "internal error: {}",
+                panic_message(&*panic)
+            )))
+        });
+        *self.shared.current() = None;
+        let (status, outcome) = match result {
+            Ok(outcome) => match self.register(runner, &job, outcome) {
+                Ok(outcome) => (JobStatus::Succeeded, outcome),
+                Err(error) => (JobStatus::Failed, failure(&error)),
             },
-        ),
-        Err(TrainError::Other(error)) => (JobStatus::Failed, failure(&error)),
-    };
-    tracing::info!(job = %job.id, status = status.as_str(), seconds = started.elapsed().as_secs_f64(), "job finished");
-    metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone(), "status" => status.as_str())
-        .record(started.elapsed().as_secs_f64());
-    // The job has ended: its checkpoint is no longer needed (the model, if any, is saved).
-    remove_checkpoint(&config.data_dir, job.id);
-    match rt.block_on(job_store::finish(&config.pool, job.id, status, &outcome)) {
-        Ok(event) => config.hub.publish(event.into()),
-        Err(error) => tracing::error!(job = %job.id, %error, "cannot record the job's end"),
+            Err(TrainError::Cancelled) if self.shared.shutdown.load(Ordering::SeqCst) => {
+                // Left `running`: the next start settles it as after a crash.
+                tracing::warn!("job interrupted by shutdown");
+                return;
+            }
+            Err(TrainError::Cancelled) => (JobStatus::Cancelled, Outcome::default()),
+            Err(TrainError::Invalid(message)) => (
+                JobStatus::Failed,
+                Outcome {
+                    error: Some(message),
+                    ..Default::default()
+                },
+            ),
+            Err(TrainError::Other(error)) => (JobStatus::Failed, failure(&error)),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(status = status.as_str(), seconds, "job finished");
+        metrics::histogram!("job_duration_seconds", "kind" => job.kind.as_str(), "status" => status.as_str())
+            .record(seconds);
+        // The job has ended: its checkpoint is no longer needed (the model, if any, is saved).
+        runner.cleanup(&job);
+        let finish = self.store.finish_job(job.id, status, &outcome);
+        match self.runtime.block_on(finish.in_current_span()) {
+            Ok(event) => self.hub.publish(event.into()),
+            Err(error) => tracing::error!(%error, "cannot record the job's end"),
+        }
     }
+
+    /// Register the trained model (if any) and build the job's outcome.
+    fn register(
+        &self,
+        runner: &mut impl JobRunner,
+        job: &Job,
+        outcome: recipes::Outcome,
+    ) -> anyhow::Result<Outcome> {
+        let model_id = match outcome.model {
+            Some(model) => Some(runner.register(job, model)?),
+            None => None,
+        };
+        Ok(Outcome {
+            result: Some(outcome.result),
+            model_id,
+            error: None,
+        })
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn failure(error: &anyhow::Error) -> Outcome {
@@ -205,123 +247,6 @@ fn failure(error: &anyhow::Error) -> Outcome {
     }
 }
 
-fn execute(
-    config: &WorkerConfig,
-    rt: &Handle,
-    job: &Job,
-    reporter: &mut JobReporter,
-) -> Result<recipes::Outcome, TrainError> {
-    let params: JobParams = serde_json::from_value(job.params.clone()).map_err(|e| {
-        TrainError::Other(anyhow::anyhow!("stored job parameters are unreadable: {e}"))
-    })?;
-    let dataset = Dataset::open(&config.datasets_dir, &params.dataset)?;
-    let mut ctx = Context {
-        base: &config.base,
-        data_dir: &config.data_dir,
-        resize: config.resize,
-        max_pixels: config.max_pixels,
-        job_id: job.id,
-        recorded_epochs: job.epochs.len() as u32,
-        reporter,
-    };
-    match params.kind {
-        JobKind::ExtractFeatures => recipes::extract_features(&mut ctx, &dataset, &params),
-        JobKind::Train => match params.features {
-            Some(features) => recipes::train_on_features(&mut ctx, &params, features),
-            None => {
-                let head = HeadConfig::new(
-                    crate::model::layers::OUT_CHANNELS * feature_side(params.image_size).pow(2),
-                )
-                .with_dropout(0.0);
-                let start = Classifier {
-                    base: config.base.net.clone(),
-                    head: head.init(&config.base.device),
-                };
-                recipes::train_end_to_end(
-                    &mut ctx,
-                    &dataset,
-                    &params,
-                    start,
-                    head,
-                    LAYERS.len(),
-                    "augmented",
-                )
-            }
-        },
-        JobKind::FineTune => {
-            let id = params
-                .from_model
-                .ok_or_else(|| TrainError::Invalid("from_model is required".into()))?;
-            let (model, model_config) = load_registered(config, rt, id)?;
-            let from = recipes::trainable_from(params.unfreeze_from.as_deref());
-            recipes::train_end_to_end(
-                &mut ctx,
-                &dataset,
-                &params,
-                model,
-                model_config.head,
-                from,
-                "fine_tuned",
-            )
-        }
-        JobKind::Evaluate => {
-            let id = params
-                .model
-                .ok_or_else(|| TrainError::Invalid("model is required".into()))?;
-            let (model, model_config) = load_registered(config, rt, id)?;
-            recipes::evaluate(&mut ctx, &dataset, &params, &model, &model_config)
-        }
-    }
-}
-
-fn feature_side(image_size: u32) -> usize {
-    crate::model::layers::output_side(image_size as usize)
-}
-
-fn load_registered(
-    config: &WorkerConfig,
-    rt: &Handle,
-    id: Uuid,
-) -> Result<(Classifier, ModelConfig), TrainError> {
-    let record = rt
-        .block_on(model_store::get(&config.pool, id))
-        .map_err(|e| TrainError::Other(e.into()))?
-        .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
-    Ok(load_record(&config.data_dir, &record, &config.base)?)
-}
-
-/// Record the trained model (if any) and build the job's outcome.
-fn register_model(
-    config: &WorkerConfig,
-    rt: &Handle,
-    job: &Job,
-    outcome: recipes::Outcome,
-) -> anyhow::Result<Outcome> {
-    let Some(trained) = outcome.model else {
-        return Ok(Outcome {
-            result: Some(outcome.result),
-            ..Default::default()
-        });
-    };
-    let record = ModelRecord {
-        id: trained.id,
-        recipe: trained.config.recipe.clone(),
-        dataset: job.dataset.clone().unwrap_or_default(),
-        classes: trained.config.classes.clone(),
-        params: job.params.clone(),
-        metrics: trained.metrics,
-        test_metrics: trained.test_metrics,
-        source_job: job.id,
-        created_at: String::new(),
-        artifact: trained.artifact,
-        artifact_sha256: trained.artifact_sha256,
-        config: serde_json::to_value(&trained.config)?,
-        is_default: false,
-    };
-    rt.block_on(model_store::insert(&config.pool, &record))?;
-    Ok(Outcome {
-        result: Some(outcome.result),
-        model_id: Some(trained.id),
-        error: None,
-    })
-}
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

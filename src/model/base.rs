@@ -5,11 +5,11 @@ use std::path::Path;
 
 use burn::prelude::*;
 
+use super::input::images_to_tensor;
 use super::precision::Precision;
 use super::preprocess::Preprocessing;
 use super::vgg16::Vgg16;
 use super::weights::{WeightSet, WeightsError};
-use crate::data::batch::images_to_tensor;
 
 #[derive(Debug, Clone)]
 pub struct ConvBase {

@@ -34,39 +34,7 @@ use std::path::Path;
 
 use hdf5_pure::{AttrValue, DType, Error as H5Error, File, FormatError, Group};
 
-/// Keras conv layer -> torchvision `features.N`, in network order.
-pub const KERAS_TO_TORCHVISION: [(&str, usize); 13] = [
-    ("block1_conv1", 0),
-    ("block1_conv2", 2),
-    ("block2_conv1", 5),
-    ("block2_conv2", 7),
-    ("block3_conv1", 10),
-    ("block3_conv2", 12),
-    ("block3_conv3", 14),
-    ("block4_conv1", 17),
-    ("block4_conv2", 19),
-    ("block4_conv3", 21),
-    ("block5_conv1", 24),
-    ("block5_conv2", 26),
-    ("block5_conv3", 28),
-];
-
-/// (in, out) channels of the 13 convs, in the order of [`KERAS_TO_TORCHVISION`].
-const CHANNELS: [(usize, usize); 13] = [
-    (3, 64),
-    (64, 64),
-    (64, 128),
-    (128, 128),
-    (128, 256),
-    (256, 256),
-    (256, 256),
-    (256, 512),
-    (512, 512),
-    (512, 512),
-    (512, 512),
-    (512, 512),
-    (512, 512),
-];
+use super::layers::convs;
 
 /// One tensor as returned: torchvision name, shape, row-major data.
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
@@ -148,7 +116,9 @@ pub fn read_keras_vgg16_notop_from_bytes(bytes: Vec<u8>) -> Result<Vec<NamedTens
 fn read_file(file: &File) -> Result<Vec<NamedTensor>, KerasH5Error> {
     let (base, base_path, layer_names) = weights_root(file)?;
     let mut out = Vec::with_capacity(26);
-    for (&(layer, index), &(cin, cout)) in KERAS_TO_TORCHVISION.iter().zip(CHANNELS.iter()) {
+    for conv in convs() {
+        let (layer, index) = (conv.name, conv.torch_index);
+        let (cin, cout) = (conv.in_channels, conv.out_channels);
         let weight_name = format!("features.{index}.weight");
         if let Some(names) = &layer_names {
             if !names.iter().any(|n| n == layer) {
@@ -438,16 +408,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn mapping_covers_torchvision_convs() {
-        let indices: Vec<usize> = KERAS_TO_TORCHVISION.iter().map(|&(_, i)| i).collect();
-        assert_eq!(indices, [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]);
-        assert_eq!(
-            CHANNELS.iter().map(|&(i, o)| 9 * i * o + o).sum::<usize>(),
-            14_714_688
-        );
     }
 
     #[test]

@@ -88,17 +88,38 @@ pub fn output_side(input_side: usize) -> usize {
     (0..5).fold(input_side, |side, _| side / 2)
 }
 
-/// Every conv layer, in order, as (torchvision index, in, out).
-pub fn conv_specs() -> impl Iterator<Item = (usize, usize, usize)> {
+/// One conv layer as weight files and checks need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// Keras's layer name (`block1_conv1`).
+    pub name: &'static str,
+    /// torchvision's index: the layer is `features.{torch_index}`.
+    pub torch_index: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+}
+
+/// Every conv layer, in network order.
+pub fn convs() -> impl Iterator<Item = ConvSpec> {
     LAYERS.iter().filter_map(|layer| match layer.kind {
         LayerKind::Conv {
             torch_index,
             in_channels,
             out_channels,
             ..
-        } => Some((torch_index, in_channels, out_channels)),
+        } => Some(ConvSpec {
+            name: layer.name,
+            torch_index,
+            in_channels,
+            out_channels,
+        }),
         LayerKind::Pool => None,
     })
+}
+
+/// Position in [`LAYERS`] of a conv layer named `name`; None for pools and unknown names.
+pub fn conv_layer_index(name: &str) -> Option<usize> {
+    layer_index(name).filter(|&i| matches!(LAYERS[i].kind, LayerKind::Conv { .. }))
 }
 
 #[cfg(test)]
@@ -107,10 +128,12 @@ mod tests {
 
     #[test]
     fn parameter_count_is_vgg16s() {
-        let params: usize = conv_specs()
-            .map(|(_, cin, cout)| cout * cin * 9 + cout)
+        let params: usize = convs()
+            .map(|c| c.out_channels * c.in_channels * 9 + c.out_channels)
             .sum();
         assert_eq!(params, 14_714_688);
+        let torch: Vec<usize> = convs().map(|c| c.torch_index).collect();
+        assert_eq!(torch, [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]);
     }
 
     #[test]
@@ -118,6 +141,8 @@ mod tests {
         assert_eq!(layer_index("block4_pool"), Some(13));
         assert_eq!(layer_index("block5_conv1"), Some(14));
         assert_eq!(layer_index("block6_conv1"), None);
+        assert_eq!(conv_layer_index("block5_conv1"), Some(14));
+        assert_eq!(conv_layer_index("block4_pool"), None);
         assert_eq!(output_side(150), 4);
         assert_eq!(output_side(224), 7);
     }

@@ -4,10 +4,12 @@
 pub mod base;
 pub mod classifier;
 pub mod head;
+pub mod input;
 pub mod keras_h5;
 pub mod layers;
 pub mod precision;
 pub mod preprocess;
+pub mod saved;
 pub mod vgg16;
 pub mod weights;
 
@@ -15,4 +17,5 @@ pub use base::ConvBase;
 pub use classifier::Classifier;
 pub use precision::Precision;
 pub use preprocess::Preprocessing;
+pub use saved::ModelConfig;
 pub use weights::{WeightSet, WeightsError};

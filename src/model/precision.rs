@@ -6,13 +6,24 @@
 //! (about 1% relative), measured in docs/BENCHMARKS.md for accuracy and speed. Training
 //! always keeps the weights it updates in f32: only frozen, no-grad passes use bf16.
 
-use std::fmt;
-
 use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Precision {
     #[default]
     F32,
@@ -21,10 +32,7 @@ pub enum Precision {
 
 impl Precision {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::F32 => "f32",
-            Self::Bf16 => "bf16",
-        }
+        self.into()
     }
 
     pub fn dtype(self) -> FloatDType {
@@ -32,11 +40,5 @@ impl Precision {
             Self::F32 => FloatDType::F32,
             Self::Bf16 => FloatDType::BF16,
         }
-    }
-}
-
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }

@@ -1,14 +1,24 @@
 //! Pixel preprocessing, which belongs to the weights: each pretrained file was trained on
 //! inputs scaled its own way, and feeding it any other scaling silently costs accuracy.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// How RGB pixels (0..=255) become the network's input channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Preprocessing {
     /// RGB / 255 (the stand-in weights; PyTorch models trained on `ToTensor()` alone).
     Rgb01,
@@ -25,11 +35,7 @@ const TORCH_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl Preprocessing {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rgb01 => "rgb01",
-            Self::Caffe => "caffe",
-            Self::Torch => "torch",
-        }
+        self.into()
     }
 
     /// Append the preprocessed channels of interleaved RGB pixels (HWC) to `out`, staying HWC.
@@ -54,26 +60,6 @@ impl Preprocessing {
     }
 }
 
-impl fmt::Display for Preprocessing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Preprocessing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "rgb01" => Ok(Self::Rgb01),
-            "caffe" => Ok(Self::Caffe),
-            "torch" => Ok(Self::Torch),
-            other => Err(format!(
-                "unknown preprocessing {other:?} (expected rgb01, caffe or torch)"
-            )),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +77,8 @@ mod tests {
         Preprocessing::Torch.extend_hwc(&px, &mut out);
         assert!((out[0] - (1.0 - 0.485) / 0.229).abs() < 1e-6);
         assert_eq!("caffe".parse::<Preprocessing>(), Ok(Preprocessing::Caffe));
+        assert_eq!(Preprocessing::Rgb01.as_str(), "rgb01");
+        assert_eq!(serde_json::to_value(Preprocessing::Rgb01).unwrap(), "rgb01");
         assert!("bgr".parse::<Preprocessing>().is_err());
     }
 }

@@ -28,9 +28,10 @@ impl Vgg16 {
     /// Build the base on `device` from loaded weights (already validated by the loader).
     pub fn from_weights(weights: &WeightSet, device: &Device) -> Result<Self, WeightsError> {
         let mut convs = Vec::with_capacity(NUM_CONVS);
-        for (torch_index, cin, cout) in super::layers::conv_specs() {
-            let weight = weights.conv_weight_channels_last(torch_index, cin, cout, device)?;
-            let bias = weights.conv_bias(torch_index, cout, device)?;
+        for conv in super::layers::convs() {
+            let (index, cin, cout) = (conv.torch_index, conv.in_channels, conv.out_channels);
+            let weight = weights.conv_weight_channels_last(index, cin, cout, device)?;
+            let bias = weights.conv_bias(index, cout, device)?;
             convs.push(Conv2d {
                 weight: Param::from_tensor(weight),
                 bias: Some(Param::from_tensor(bias)),

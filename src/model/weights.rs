@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::layers::conv_specs;
+use super::layers::convs;
 use super::preprocess::Preprocessing;
-use crate::tensor_io::f32s_from_le_bytes;
+use crate::tensor_io::{f32s_from_le_bytes, parse_f32_safetensors, RawTensor, SafetensorsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -75,13 +75,6 @@ impl WeightsFormat {
     }
 }
 
-/// A plain f32 tensor read from a file, row-major.
-#[derive(Debug, Clone)]
-pub struct RawTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
-
 /// The 26 conv-base tensors in torchvision's names and layout (OIHW), validated.
 #[derive(Debug, Clone)]
 pub struct WeightSet {
@@ -126,12 +119,10 @@ impl WeightSet {
     }
 
     fn validate(&self) -> Result<(), WeightsError> {
-        for (torch_index, cin, cout) in conv_specs() {
-            self.expect(
-                &format!("features.{torch_index}.weight"),
-                &[cout, cin, 3, 3],
-            )?;
-            self.expect(&format!("features.{torch_index}.bias"), &[cout])?;
+        for conv in convs() {
+            let (index, cin, cout) = (conv.torch_index, conv.in_channels, conv.out_channels);
+            self.expect(&format!("features.{index}.weight"), &[cout, cin, 3, 3])?;
+            self.expect(&format!("features.{index}.bias"), &[cout])?;
         }
         Ok(())
     }
@@ -215,35 +206,20 @@ pub fn kernel_channels_last(oihw: &[f32], cout: usize, cin: usize, device: &Devi
 type Read = (HashMap<String, RawTensor>, Option<Preprocessing>);
 
 fn read_safetensors(path: &Path, bytes: &[u8]) -> Result<Read, WeightsError> {
-    let format_error = |e: safetensors::SafeTensorError| WeightsError::Format {
-        path: path.to_owned(),
-        format: "safetensors",
-        message: e.to_string(),
-    };
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(format_error)?;
-    let file = safetensors::SafeTensors::deserialize(bytes).map_err(format_error)?;
-    let mut tensors = HashMap::new();
-    for (name, view) in file.tensors() {
-        if !name.starts_with("features.") {
-            continue;
-        }
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(WeightsError::Dtype {
+    let (tensors, metadata) = parse_f32_safetensors(bytes, |name| name.starts_with("features."))
+        .map_err(|e| match e {
+            SafetensorsError::Dtype { name, found } => WeightsError::Dtype {
                 path: path.to_owned(),
                 name,
-                found: format!("{:?}", view.dtype()),
-            });
-        }
-        let data = f32s_from_le_bytes(view.data());
-        tensors.insert(
-            name,
-            RawTensor {
-                shape: view.shape().to_vec(),
-                data,
+                found,
             },
-        );
-    }
-    let declared = declared_preprocessing(path, metadata.metadata().as_ref())?;
+            SafetensorsError::Format(e) => WeightsError::Format {
+                path: path.to_owned(),
+                format: "safetensors",
+                message: e.to_string(),
+            },
+        })?;
+    let declared = declared_preprocessing(path, &metadata)?;
     Ok((tensors, declared))
 }
 
@@ -251,18 +227,15 @@ fn read_safetensors(path: &Path, bytes: &[u8]) -> Result<Read, WeightsError> {
 /// stand-in's) means RGB/255.
 fn declared_preprocessing(
     path: &Path,
-    metadata: Option<&HashMap<String, String>>,
+    metadata: &HashMap<String, String>,
 ) -> Result<Option<Preprocessing>, WeightsError> {
-    let Some(metadata) = metadata else {
-        return Ok(None);
-    };
     if let Some(value) = metadata.get("preprocessing") {
         return value
             .parse()
             .map(Some)
-            .map_err(|message| WeightsError::Preprocessing {
+            .map_err(|_| WeightsError::Preprocessing {
                 path: path.to_owned(),
-                message,
+                message: format!("{value:?} (expected rgb01, caffe or torch)"),
             });
     }
     Ok(metadata

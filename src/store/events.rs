@@ -1,28 +1,18 @@
 //! The events table: what SSE replays. Every recorded event of a job, in id order; ids
 //! are global and increasing, so `Last-Event-ID` is a position in this table.
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::now;
+use super::{now, StoreError, StoredEvent};
 
-/// A recorded event, replayed to SSE clients.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredEvent {
-    pub id: i64,
-    pub job_id: Uuid,
-    pub kind: String,
-    pub data: Value,
-}
-
-pub(super) async fn insert_event(
+pub(super) async fn insert(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     job_id: Uuid,
     kind: &str,
     data: &Value,
-) -> Result<StoredEvent, sqlx::Error> {
+) -> Result<StoredEvent, StoreError> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO events (job_id, kind, data, created_at) VALUES (?, ?, ?, ?) RETURNING id",
     )
@@ -40,12 +30,16 @@ pub(super) async fn insert_event(
     })
 }
 
-/// A job's recorded events with id greater than `after`, in order.
-pub async fn events_after(
+/// A status event's data.
+pub(super) fn status(status: super::JobStatus) -> Value {
+    serde_json::json!({"status": status.as_str()})
+}
+
+pub(super) async fn after(
     pool: &SqlitePool,
     job_id: Uuid,
     after: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
+) -> Result<Vec<StoredEvent>, StoreError> {
     let rows =
         sqlx::query("SELECT id, kind, data FROM events WHERE job_id = ? AND id > ? ORDER BY id")
             .bind(job_id.to_string())
@@ -54,12 +48,14 @@ pub async fn events_after(
             .await?;
     rows.iter()
         .map(|row| {
+            let id: i64 = row.try_get("id")?;
             let data: String = row.try_get("data")?;
             Ok(StoredEvent {
-                id: row.try_get("id")?,
+                id,
                 job_id,
                 kind: row.try_get("kind")?,
-                data: serde_json::from_str(&data).unwrap_or(Value::Null),
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError::corrupt(format!("event {id}"), e))?,
             })
         })
         .collect()

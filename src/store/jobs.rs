@@ -1,113 +1,43 @@
-//! Jobs, their epochs and their events. The jobs table is the queue (FIFO by `seq`).
+//! Jobs and their epochs. The jobs table is the queue (FIFO by `seq`); every status change
+//! is recorded with its event in one transaction.
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
 use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::events::{insert_event, StoredEvent};
-use super::now;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Progress {
-    pub done: i64,
-    pub total: i64,
-    pub unit: String,
-}
-
-/// One epoch's metrics, as Keras's `history` has them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EpochMetrics {
-    pub epoch: i64,
-    pub loss: f64,
-    pub acc: f64,
-    pub val_loss: Option<f64>,
-    pub val_acc: Option<f64>,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Job {
-    pub id: Uuid,
-    pub kind: String,
-    pub dataset: Option<String>,
-    pub status: JobStatus,
-    pub params: Value,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub progress: Progress,
-    pub epochs: Vec<EpochMetrics>,
-    pub result: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobStoreError {
-    #[error("the job queue is full ({0} jobs waiting)")]
-    QueueFull(i64),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
+use super::write::begin_write;
+use super::{
+    events, now, CancelOutcome, EpochMetrics, Job, JobStatus, NewJob, Outcome, Progress,
+    StoreError, StoredEvent,
+};
 
 const JOB_COLUMNS: &str =
     "id, kind, dataset, status, params, created_at, started_at, finished_at, \
     progress_done, progress_total, progress_unit, result, model_id, error";
 
-fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, sqlx::Error> {
-    let json = |column: &str| -> Result<Option<Value>, sqlx::Error> {
-        let text: Option<String> = row.try_get(column)?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    };
+fn from_row(row: &SqliteRow) -> Result<Job, StoreError> {
     let id: String = row.try_get("id")?;
+    let corrupt = |column: &str, e: &dyn std::fmt::Display| {
+        StoreError::corrupt(format!("job {id} {column}"), e)
+    };
+    let json = |column: &str| -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| corrupt(column, &e))
+    };
+    let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let model_id: Option<String> = row.try_get("model_id")?;
     Ok(Job {
-        id: Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        kind: row.try_get("kind")?,
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("id", &e))?,
+        kind: kind.parse().map_err(|e| corrupt("kind", &e))?,
         dataset: row.try_get("dataset")?,
-        status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
-        params: json("params")?.unwrap_or(Value::Null),
+        status: status.parse().map_err(|e| corrupt("status", &e))?,
+        params: json("params")?.ok_or_else(|| corrupt("params", &"missing"))?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
@@ -118,106 +48,122 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job, sqlx::Error> {
         },
         epochs: Vec::new(),
         result: json("result")?,
-        model_id: model_id.and_then(|m| Uuid::parse_str(&m).ok()),
+        model_id: model_id
+            .map(|m| Uuid::parse_str(&m))
+            .transpose()
+            .map_err(|e| corrupt("model_id", &e))?,
         error: row.try_get("error")?,
     })
 }
 
-/// Queue a job, unless `max_queued` jobs already wait.
-pub async fn insert(
+fn epoch_from_row(row: &SqliteRow) -> Result<EpochMetrics, sqlx::Error> {
+    Ok(EpochMetrics {
+        epoch: row.try_get("epoch")?,
+        loss: row.try_get("loss")?,
+        acc: row.try_get("acc")?,
+        val_loss: row.try_get("val_loss")?,
+        val_acc: row.try_get("val_acc")?,
+        seconds: row.try_get("seconds")?,
+    })
+}
+
+pub(super) async fn insert(
     pool: &SqlitePool,
-    id: Uuid,
-    kind: &str,
-    dataset: Option<&str>,
-    params: &Value,
+    job: &NewJob,
     max_queued: i64,
-) -> Result<Job, JobStoreError> {
-    let mut tx = super::begin_write(pool).await?;
+) -> Result<(Job, StoredEvent), StoreError> {
+    let mut tx = begin_write(pool).await?;
     let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
         .fetch_one(&mut *tx)
         .await?;
     if queued >= max_queued {
-        return Err(JobStoreError::QueueFull(queued));
+        return Err(StoreError::QueueFull(queued));
     }
     sqlx::query(
         "INSERT INTO jobs (id, kind, dataset, status, params, created_at) VALUES (?, ?, ?, 'queued', ?, ?)",
     )
-    .bind(id.to_string())
-    .bind(kind)
-    .bind(dataset)
-    .bind(params.to_string())
+    .bind(job.id.to_string())
+    .bind(job.kind.as_str())
+    .bind(&job.dataset)
+    .bind(job.params.to_string())
     .bind(now())
     .execute(&mut *tx)
     .await?;
-    insert_event(
+    let event = events::insert(
         &mut tx,
-        id,
+        job.id,
         "status",
-        &serde_json::json!({"status": "queued"}),
+        &events::status(JobStatus::Queued),
     )
     .await?;
     tx.commit().await?;
-    Ok(get(pool, id).await?.expect("job just inserted"))
+    let stored = get(pool, job.id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt(format!("job {}", job.id), "vanished after insert"))?;
+    Ok((stored, event))
 }
 
-pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<Job>, sqlx::Error> {
+pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<Job>, StoreError> {
     let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
         .bind(id.to_string())
         .fetch_optional(pool)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let mut job = job_from_row(&row)?;
-    job.epochs = epochs(pool, id).await?;
-    Ok(Some(job))
-}
-
-/// Newest first, optionally only those in `status`.
-pub async fn list(pool: &SqlitePool, status: Option<JobStatus>) -> Result<Vec<Job>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT 500"
-    ))
-    .bind(status.map(JobStatus::as_str))
-    .fetch_all(pool)
-    .await?;
-    let mut jobs = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut job = job_from_row(&row)?;
-        job.epochs = epochs(pool, job.id).await?;
-        jobs.push(job);
-    }
-    Ok(jobs)
-}
-
-pub async fn epochs(pool: &SqlitePool, id: Uuid) -> Result<Vec<EpochMetrics>, sqlx::Error> {
+    let mut job = from_row(&row)?;
     let rows = sqlx::query(
         "SELECT epoch, loss, acc, val_loss, val_acc, seconds FROM epochs WHERE job_id = ? ORDER BY epoch",
     )
     .bind(id.to_string())
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(EpochMetrics {
-                epoch: row.try_get("epoch")?,
-                loss: row.try_get("loss")?,
-                acc: row.try_get("acc")?,
-                val_loss: row.try_get("val_loss")?,
-                val_acc: row.try_get("val_acc")?,
-                seconds: row.try_get("seconds")?,
-            })
-        })
-        .collect()
+    job.epochs = rows.iter().map(epoch_from_row).collect::<Result<_, _>>()?;
+    Ok(Some(job))
 }
 
-pub async fn queued_count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
-        .fetch_one(pool)
-        .await
+/// Newest first, at most 500, with their epochs: two queries whatever the number of jobs.
+pub(super) async fn list(
+    pool: &SqlitePool,
+    status: Option<JobStatus>,
+) -> Result<Vec<Job>, StoreError> {
+    const PAGE: &str =
+        "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT 500";
+    let status = status.map(JobStatus::as_str);
+    let rows = sqlx::query(&PAGE.replace("{COLUMNS}", JOB_COLUMNS))
+        .bind(status)
+        .fetch_all(pool)
+        .await?;
+    let mut jobs = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let epoch_rows = sqlx::query(&format!(
+        "SELECT job_id, epoch, loss, acc, val_loss, val_acc, seconds FROM epochs \
+         WHERE job_id IN (SELECT id FROM ({})) ORDER BY job_id, epoch",
+        PAGE.replace("{COLUMNS}", "id, seq")
+    ))
+    .bind(status)
+    .fetch_all(pool)
+    .await?;
+    let mut by_job: HashMap<String, Vec<EpochMetrics>> = HashMap::new();
+    for row in &epoch_rows {
+        let job_id: String = row.try_get("job_id")?;
+        by_job.entry(job_id).or_default().push(epoch_from_row(row)?);
+    }
+    for job in &mut jobs {
+        job.epochs = by_job.remove(&job.id.to_string()).unwrap_or_default();
+    }
+    Ok(jobs)
 }
 
-/// Mark the oldest queued job running and return it with its status event id.
-pub async fn claim_next(pool: &SqlitePool) -> Result<Option<(Job, StoredEvent)>, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+pub(super) async fn queued_count(pool: &SqlitePool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub(super) async fn claim_next(
+    pool: &SqlitePool,
+) -> Result<Option<(Job, StoredEvent)>, StoreError> {
+    let mut tx = begin_write(pool).await?;
     let id: Option<String> = sqlx::query_scalar(
         "UPDATE jobs SET status = 'running', started_at = ? \
          WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING id",
@@ -225,44 +171,37 @@ pub async fn claim_next(pool: &SqlitePool) -> Result<Option<(Job, StoredEvent)>,
     .bind(now())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(id) = id.and_then(|i| Uuid::parse_str(&i).ok()) else {
-        return Ok(None);
-    };
-    let event = insert_event(
-        &mut tx,
-        id,
-        "status",
-        &serde_json::json!({"status": "running"}),
-    )
-    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let id = Uuid::parse_str(&id).map_err(|e| StoreError::corrupt(format!("job {id} id"), e))?;
+    let event = events::insert(&mut tx, id, "status", &events::status(JobStatus::Running)).await?;
     tx.commit().await?;
     Ok(get(pool, id).await?.map(|job| (job, event)))
 }
 
-pub async fn set_progress(
+pub(super) async fn set_progress(
     pool: &SqlitePool,
     id: Uuid,
     progress: &Progress,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE jobs SET progress_done = ?, progress_total = ?, progress_unit = ? WHERE id = ?",
+) -> Result<bool, StoreError> {
+    let cancel: Option<i64> = sqlx::query_scalar(
+        "UPDATE jobs SET progress_done = ?, progress_total = ?, progress_unit = ? WHERE id = ? \
+         RETURNING cancel_requested",
     )
     .bind(progress.done)
     .bind(progress.total)
     .bind(&progress.unit)
     .bind(id.to_string())
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(())
+    Ok(cancel.is_some_and(|c| c != 0))
 }
 
-/// Record an epoch and its event together: a replay never sees one without the other.
-pub async fn record_epoch(
+pub(super) async fn record_epoch(
     pool: &SqlitePool,
     id: Uuid,
     epoch: &EpochMetrics,
-) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+) -> Result<StoredEvent, StoreError> {
+    let mut tx = begin_write(pool).await?;
     sqlx::query(
         "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -275,33 +214,19 @@ pub async fn record_epoch(
     .bind(epoch.seconds)
     .execute(&mut *tx)
     .await?;
-    let event = insert_event(
-        &mut tx,
-        id,
-        "epoch",
-        &serde_json::to_value(epoch).unwrap_or_default(),
-    )
-    .await?;
+    let data = serde_json::to_value(epoch).map_err(|e| StoreError::corrupt("epoch", e))?;
+    let event = events::insert(&mut tx, id, "epoch", &data).await?;
     tx.commit().await?;
     Ok(event)
 }
 
-/// How a job ended.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    pub result: Option<Value>,
-    pub model_id: Option<Uuid>,
-    pub error: Option<String>,
-}
-
-/// Move a job to a terminal status and record the status event.
-pub async fn finish(
+pub(super) async fn finish(
     pool: &SqlitePool,
     id: Uuid,
     status: JobStatus,
     outcome: &Outcome,
-) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+) -> Result<StoredEvent, StoreError> {
+    let mut tx = begin_write(pool).await?;
     sqlx::query(
         "UPDATE jobs SET status = ?, finished_at = ?, result = ?, model_id = ?, error = ? WHERE id = ?",
     )
@@ -313,36 +238,30 @@ pub async fn finish(
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
-    let mut data = serde_json::json!({"status": status.as_str()});
+    let mut data = events::status(status);
     if let Some(error) = &outcome.error {
         data["error"] = Value::String(error.clone());
     }
-    let event = insert_event(&mut tx, id, "status", &data).await?;
+    let event = events::insert(&mut tx, id, "status", &data).await?;
     tx.commit().await?;
     Ok(event)
 }
 
-/// What a cancel request did.
-#[derive(Debug)]
-pub enum CancelOutcome {
-    /// It was queued: now cancelled, with this status event.
-    Cancelled(StoredEvent),
-    /// It is running: the worker will stop it within a batch.
-    Requested,
-    /// It had already ended.
-    AlreadyFinished(JobStatus),
-    NotFound,
-}
-
-pub async fn request_cancel(pool: &SqlitePool, id: Uuid) -> Result<CancelOutcome, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+pub(super) async fn request_cancel(
+    pool: &SqlitePool,
+    id: Uuid,
+) -> Result<CancelOutcome, StoreError> {
+    let mut tx = begin_write(pool).await?;
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-    let Some(status) = status.as_deref().and_then(JobStatus::parse) else {
+    let Some(status) = status else {
         return Ok(CancelOutcome::NotFound);
     };
+    let status: JobStatus = status
+        .parse()
+        .map_err(|e| StoreError::corrupt(format!("job {id} status"), e))?;
     let outcome = match status {
         JobStatus::Queued => {
             sqlx::query("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?")
@@ -350,16 +269,11 @@ pub async fn request_cancel(pool: &SqlitePool, id: Uuid) -> Result<CancelOutcome
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            let event = insert_event(
-                &mut tx,
-                id,
-                "status",
-                &serde_json::json!({"status": "cancelled"}),
-            )
-            .await?;
-            CancelOutcome::Cancelled(event)
+            let data = events::status(JobStatus::Cancelled);
+            CancelOutcome::Cancelled(events::insert(&mut tx, id, "status", &data).await?)
         }
         JobStatus::Running => {
+            // Read back by the running job with its next progress report (`set_progress`).
             sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ?")
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -372,27 +286,18 @@ pub async fn request_cancel(pool: &SqlitePool, id: Uuid) -> Result<CancelOutcome
     Ok(outcome)
 }
 
-/// Jobs left `running` by a previous process (crash, kill -9). Returned so the caller can
-/// resume or fail them; never left running.
-pub async fn interrupted(pool: &SqlitePool) -> Result<Vec<Job>, sqlx::Error> {
-    list(pool, Some(JobStatus::Running)).await
-}
-
-/// Put an interrupted job back at the front of the queue to resume from its checkpoint.
-pub async fn requeue_for_resume(pool: &SqlitePool, id: Uuid) -> Result<StoredEvent, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+pub(super) async fn requeue_for_resume(
+    pool: &SqlitePool,
+    id: Uuid,
+) -> Result<StoredEvent, StoreError> {
+    let mut tx = begin_write(pool).await?;
     // A resumed job keeps its place: it is claimed before anything queued after it.
     sqlx::query("UPDATE jobs SET status = 'queued' WHERE id = ?")
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    let event = insert_event(
-        &mut tx,
-        id,
-        "status",
-        &serde_json::json!({"status": "queued", "resumed": true}),
-    )
-    .await?;
+    let data = serde_json::json!({"status": "queued", "resumed": true});
+    let event = events::insert(&mut tx, id, "status", &data).await?;
     tx.commit().await?;
     Ok(event)
 }

@@ -1,72 +1,67 @@
-//! Trained models: immutable records pointing at artifacts under the data dir.
+//! Trained-model records: immutable rows pointing at artifacts under the data dir.
 
-use serde::Serialize;
 use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::now;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelRecord {
-    pub id: Uuid,
-    pub recipe: String,
-    pub dataset: String,
-    pub classes: Vec<String>,
-    pub params: Value,
-    pub metrics: Value,
-    pub test_metrics: Option<Value>,
-    pub source_job: Uuid,
-    pub created_at: String,
-    /// Artifact path relative to the data dir.
-    #[serde(skip)]
-    pub artifact: String,
-    #[serde(skip)]
-    pub artifact_sha256: String,
-    pub config: Value,
-    pub is_default: bool,
-}
+use super::write::begin_write;
+use super::{now, ModelRecord, StoreError};
 
 const COLUMNS: &str = "id, recipe, dataset, classes, params, metrics, test_metrics, source_job, \
     created_at, artifact, artifact_sha256, config, is_default";
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ModelRecord, sqlx::Error> {
-    let json = |column: &str| -> Result<Value, sqlx::Error> {
-        let text: Option<String> = row.try_get(column)?;
-        Ok(text
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null))
-    };
-    let uuid = |column: &str| -> Result<Uuid, sqlx::Error> {
+/// A stored JSON column, parsed; an unreadable one is an error naming the model and column.
+fn json(row: &SqliteRow, id: &str, column: &str) -> Result<Option<Value>, StoreError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| StoreError::corrupt(format!("model {id} {column}"), e))
+}
+
+fn from_row(row: &SqliteRow) -> Result<ModelRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let uuid = |column: &str| -> Result<Uuid, StoreError> {
         let text: String = row.try_get(column)?;
-        Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        Uuid::parse_str(&text).map_err(|e| StoreError::corrupt(format!("model {id} {column}"), e))
     };
-    let test_metrics = json("test_metrics")?;
+    let required = |column: &str| -> Result<Value, StoreError> {
+        json(row, &id, column)?
+            .ok_or_else(|| StoreError::corrupt(format!("model {id} {column}"), "missing"))
+    };
+    let classes: Vec<String> = serde_json::from_value(required("classes")?)
+        .map_err(|e| StoreError::corrupt(format!("model {id} classes"), e))?;
+    if classes.len() < 2 {
+        return Err(StoreError::corrupt(
+            format!("model {id} classes"),
+            format!("a classifier needs at least 2 classes, found {classes:?}"),
+        ));
+    }
     Ok(ModelRecord {
         id: uuid("id")?,
         recipe: row.try_get("recipe")?,
         dataset: row.try_get("dataset")?,
-        classes: serde_json::from_value(json("classes")?).unwrap_or_default(),
-        params: json("params")?,
-        metrics: json("metrics")?,
-        test_metrics: (!test_metrics.is_null()).then_some(test_metrics),
+        classes,
+        params: required("params")?,
+        metrics: required("metrics")?,
+        test_metrics: json(row, &id, "test_metrics")?.filter(|v| !v.is_null()),
         source_job: uuid("source_job")?,
         created_at: row.try_get("created_at")?,
         artifact: row.try_get("artifact")?,
         artifact_sha256: row.try_get("artifact_sha256")?,
-        config: json("config")?,
+        config: required("config")?,
         is_default: row.try_get::<i64, _>("is_default")? != 0,
     })
 }
 
-pub async fn insert(pool: &SqlitePool, model: &ModelRecord) -> Result<(), sqlx::Error> {
+pub(super) async fn insert(pool: &SqlitePool, model: &ModelRecord) -> Result<(), StoreError> {
     sqlx::query(&format!(
         "INSERT INTO models ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
     ))
     .bind(model.id.to_string())
     .bind(&model.recipe)
     .bind(&model.dataset)
-    .bind(serde_json::to_string(&model.classes).unwrap_or_default())
+    .bind(Value::from(model.classes.clone()).to_string())
     .bind(model.params.to_string())
     .bind(model.metrics.to_string())
     .bind(model.test_metrics.as_ref().map(Value::to_string))
@@ -84,7 +79,7 @@ pub async fn insert(pool: &SqlitePool, model: &ModelRecord) -> Result<(), sqlx::
     Ok(())
 }
 
-pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<ModelRecord>, sqlx::Error> {
+pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<ModelRecord>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM models WHERE id = ?"))
         .bind(id.to_string())
         .fetch_optional(pool)
@@ -92,8 +87,7 @@ pub async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<ModelRecord>, sql
     row.as_ref().map(from_row).transpose()
 }
 
-/// Newest first.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<ModelRecord>, sqlx::Error> {
+pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<ModelRecord>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM models ORDER BY created_at DESC, rowid DESC"
     ))
@@ -102,8 +96,7 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<ModelRecord>, sqlx::Error> {
     rows.iter().map(from_row).collect()
 }
 
-/// The model `/predict` uses without `?model=`: the one marked default, else the newest.
-pub async fn default_model(pool: &SqlitePool) -> Result<Option<ModelRecord>, sqlx::Error> {
+pub(super) async fn default_model(pool: &SqlitePool) -> Result<Option<ModelRecord>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM models ORDER BY is_default DESC, created_at DESC, rowid DESC LIMIT 1"
     ))
@@ -112,9 +105,8 @@ pub async fn default_model(pool: &SqlitePool) -> Result<Option<ModelRecord>, sql
     row.as_ref().map(from_row).transpose()
 }
 
-/// Mark one model default (and no other). False if it does not exist.
-pub async fn set_default(pool: &SqlitePool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+pub(super) async fn set_default(pool: &SqlitePool, id: Uuid) -> Result<bool, StoreError> {
+    let mut tx = begin_write(pool).await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM models WHERE id = ?")
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -130,14 +122,18 @@ pub async fn set_default(pool: &SqlitePool, id: Uuid) -> Result<bool, sqlx::Erro
     Ok(true)
 }
 
-/// Remove the record; returns it so the caller can delete its artifact.
-pub async fn delete(pool: &SqlitePool, id: Uuid) -> Result<Option<ModelRecord>, sqlx::Error> {
-    let model = get(pool, id).await?;
-    if model.is_some() {
-        sqlx::query("DELETE FROM models WHERE id = ?")
-            .bind(id.to_string())
-            .execute(pool)
-            .await?;
-    }
-    Ok(model)
+pub(super) async fn delete(pool: &SqlitePool, id: Uuid) -> Result<Option<ModelRecord>, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM models WHERE id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let model = from_row(&row)?;
+    sqlx::query("DELETE FROM models WHERE id = ?")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(model))
 }

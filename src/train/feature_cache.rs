@@ -21,7 +21,7 @@ pub struct FeatureCache {
     width: usize,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CacheStats {
     pub entries: u64,
     pub bytes: u64,

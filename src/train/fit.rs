@@ -5,7 +5,7 @@ use burn::nn::loss::{BinaryCrossEntropyLoss, BinaryCrossEntropyLossConfig};
 use burn::optim::RmsPropConfig;
 use burn::prelude::*;
 
-use crate::store::EpochMetrics;
+use crate::domain::EpochMetrics;
 use crate::tensor_io::tensor_to_vec;
 
 /// How a recipe tells the world what it is doing, and learns that it should stop.

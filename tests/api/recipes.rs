@@ -139,7 +139,15 @@ async fn features_recipe_streams_epochs_and_serves_predictions() {
     let job = app.wait_for(&evaluate, LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"]["images"], 10);
-    assert!(job["result"]["acc"].as_f64().unwrap() >= 0.0);
+    // The same model on the same split as training's own test evaluation: the same figures,
+    // and an accuracy that is a whole number of the 10 photos.
+    let (_, record) = app.get_json(&format!("/v1/models/{model}")).await;
+    let acc = job["result"]["acc"].as_f64().unwrap();
+    assert!(
+        (acc - record["test_metrics"]["acc"].as_f64().unwrap()).abs() < 1e-9,
+        "{job} {record}"
+    );
+    assert!(((acc * 10.0).round() - acc * 10.0).abs() < 1e-9, "{acc}");
 
     // Models: default, list, delete.
     let second = again["model_id"].as_str().unwrap();
@@ -210,10 +218,9 @@ async fn augmented_training_then_fine_tuning_moves_only_block5() {
     let (saved, _) = vggserve::tensor_io::read_f32_safetensors(&artifact).unwrap();
     let (pretrained, _) =
         vggserve::tensor_io::read_f32_safetensors(&crate::shared::standin_weights()).unwrap();
-    let torch_index = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
-    for (conv, index) in torch_index.iter().enumerate() {
+    for (conv, spec) in vggserve::model::layers::convs().enumerate() {
         let ours = &saved[&format!("base.convs.{conv}.weight")];
-        let original = &pretrained[&format!("features.{index}.weight")];
+        let original = &pretrained[&format!("features.{}.weight", spec.torch_index)];
         assert_eq!(ours.shape, original.shape);
         if conv < 10 {
             assert!(ours.data == original.data, "frozen conv {conv} changed");
@@ -348,7 +355,18 @@ async fn bf16_conv_precision_extracts_close_features_trains_and_predicts() {
                 .await;
             assert_eq!(response.status(), 200);
             let body: Value = response.json().await.unwrap();
-            assert!(body["predictions"][0]["probability"].as_f64().unwrap() >= 0.5);
+            // A whole answer from the bf16 model: the label is the class with the larger
+            // score, `probability` is that score, and the scores sum to one.
+            let prediction = &body["predictions"][0];
+            let label = prediction["label"].as_str().unwrap();
+            let score = |class: &str| prediction["scores"][class].as_f64().unwrap();
+            let other = if label == "cats" { "dogs" } else { "cats" };
+            assert!(score(label) >= score(other), "{prediction}");
+            assert!((prediction["probability"].as_f64().unwrap() - score(label)).abs() < 1e-6);
+            assert!(
+                (score("cats") + score("dogs") - 1.0).abs() < 1e-6,
+                "{prediction}"
+            );
         }
     }
     // bf16 features: close to f32's (bf16 rounding through 13 layers), but not the same.

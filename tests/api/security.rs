@@ -126,7 +126,7 @@ async fn api_routes_need_the_bearer_token() {
         "/openapi.json",
         "/",
         "/index.html",
-        "/app.js",
+        "/js/main.js",
         "/style.css",
     ] {
         let response = send(&app, Method::GET, path, None).await;
@@ -193,7 +193,14 @@ async fn events_take_the_token_in_the_query_string() {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    let log = std::fs::read_to_string(app.root.path().join("server.log")).unwrap_or_default();
+    // The requests above reached the log, with the query parameter but not its value, as
+    // sent (percent-encoded) or decoded.
+    let log = std::fs::read_to_string(app.root.path().join("server.log")).expect("server log");
+    assert!(log.contains("access_token=REDACTED"), "{log}");
+    assert!(
+        !log.contains(&urlencode(TOKEN)),
+        "the encoded token was logged"
+    );
     assert!(!log.contains(TOKEN), "the token was logged");
 }
 

@@ -5,41 +5,64 @@
 //! Each job has at most `--max-sse-subscribers-per-job` live streams (429 beyond); a slot is
 //! held by the task feeding the stream and given back when that task ends.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
-use crate::api::{ApiError, AppState};
+use crate::api::extract::PathId;
+use crate::api::{ApiError, AppState, ErrorBody};
+use crate::domain::JobStatus;
 use crate::jobs::JobEvent;
-use crate::store::jobs as job_store;
-use crate::store::JobStatus;
 
+/// One server-sent event, as a client parses it from the stream.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct SseEvent {
+    /// `status`, `epoch` or `progress`.
+    pub event: String,
+    /// The last recorded event's id: send it back as `Last-Event-ID` to resume.
+    pub id: String,
+    /// The event's JSON: `{"status"}`, an epoch's metrics, or `{"done","total","unit"}`.
+    pub data: String,
+}
+
+/// Server-sent events of a job: `status`, `epoch` and `progress`, replayed then live.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/events",
+    tag = "jobs",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Job id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+        ("access_token" = Option<String>, Query, description = "The API token, for EventSource clients that cannot send headers"),
+    ),
+    responses(
+        (status = 200, description = "An event stream that ends after the job's final status", content_type = "text/event-stream", body = SseEvent),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 429, description = "Too many live streams on this job", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(job = %id))]
 pub async fn stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id = ApiError::parse_id(&id, "job")?;
-    if job_store::get(&state.pool, id).await?.is_none() {
+    if state.store.job(id).await?.is_none() {
         return Err(ApiError::not_found(format!("job {id} not found")).field("id"));
     }
     let max = state.settings.max_sse_subscribers_per_job as usize;
     let Some(slot) = state.sse_subscribers.try_acquire(id, max) else {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "job {id} already has {max} live event streams, the most allowed; close one first"
-            ),
-        )
+        return Err(ApiError::too_many(format!(
+            "job {id} already has {max} live event streams, the most allowed; close one first"
+        ))
         .field("id"));
     };
     let last_seen = headers
@@ -60,52 +83,6 @@ pub async fn stream(
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// How many live streams each job has. A job's entry goes when its last stream ends, so
-/// the map only holds jobs being watched right now.
-#[derive(Clone, Default)]
-pub struct SubscriberLimits {
-    counts: Arc<Mutex<HashMap<Uuid, usize>>>,
-}
-
-impl SubscriberLimits {
-    /// A slot for one more stream of job `id`, or None when it already has `max`.
-    fn try_acquire(&self, id: Uuid, max: usize) -> Option<SubscriberSlot> {
-        // The critical sections cannot panic, so a poisoned lock still holds valid counts.
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.get(&id).copied().unwrap_or(0);
-        if count >= max {
-            return None;
-        }
-        counts.insert(id, count + 1);
-        Some(SubscriberSlot {
-            limits: self.clone(),
-            id,
-        })
-    }
-}
-
-/// One live stream's place in its job's count; given back on drop.
-struct SubscriberSlot {
-    limits: SubscriberLimits,
-    id: Uuid,
-}
-
-impl Drop for SubscriberSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .limits
-            .counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.id) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.id);
-            }
-        }
-    }
-}
-
 fn to_sse(event: &JobEvent) -> Event {
     Event::default()
         .id(event.id.to_string())
@@ -117,7 +94,7 @@ fn is_terminal(event: &JobEvent) -> bool {
     event.kind == "status"
         && event.data["status"]
             .as_str()
-            .and_then(JobStatus::parse)
+            .and_then(|s| s.parse::<JobStatus>().ok())
             .is_some_and(JobStatus::is_terminal)
 }
 
@@ -128,7 +105,9 @@ async fn replay(
     last_sent: &mut i64,
     sender: &mpsc::Sender<Result<Event, Infallible>>,
 ) -> Result<bool, ()> {
-    let events = crate::store::events::events_after(&state.pool, id, *last_sent)
+    let events = state
+        .store
+        .events_after(id, *last_sent)
         .await
         .map_err(|error| {
             tracing::error!(%error, "SSE replay failed");
@@ -156,7 +135,7 @@ async fn feed(
         Ok(false) => {}
     }
     // A late client also gets where the job stands now, before the next live progress.
-    if let Ok(Some(job)) = job_store::get(&state.pool, id).await {
+    if let Ok(Some(job)) = state.store.job(id).await {
         if job.status == JobStatus::Running && job.progress.total > 0 {
             let progress = JobEvent {
                 id: last_sent,
@@ -195,26 +174,5 @@ async fn feed(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_are_counted_per_job_and_given_back_on_drop() {
-        let limits = SubscriberLimits::default();
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let first = limits.try_acquire(a, 2).expect("first");
-        let second = limits.try_acquire(a, 2).expect("second");
-        assert!(limits.try_acquire(a, 2).is_none());
-        let other = limits
-            .try_acquire(b, 2)
-            .expect("another job has its own count");
-        drop(first);
-        let third = limits.try_acquire(a, 2).expect("a dropped slot comes back");
-        drop((second, third, other));
-        assert!(limits.counts.lock().unwrap().is_empty());
     }
 }

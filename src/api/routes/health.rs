@@ -1,4 +1,4 @@
-//! `GET /healthz` (the process is up) and `GET /readyz` (weights loaded, database usable).
+//! `GET /healthz` (the process is up) and `GET /readyz` (weights loaded, store usable).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,17 +7,22 @@ use serde_json::{json, Value};
 
 use crate::api::AppState;
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok"}))))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Ready to serve: the weights are loaded (before the server binds) and the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready, with the loaded base's description", body = Object),
+        (status = 503, description = "The store does not answer", body = Object),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    // Weights are loaded before the server binds; the database is checked live.
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await
-    {
-        Ok(_) => (
+    match state.store.ping().await {
+        Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "database": "ok", "model": *state.model_info})),
         ),

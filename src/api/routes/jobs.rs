@@ -1,22 +1,41 @@
 //! `/v1/jobs`: queue a job (validated against datasets, jobs and models before it is
-//! accepted), list, show, cancel.
+//! accepted), list, show, cancel, and the defaults every kind's parameters take.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use uuid::Uuid;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{ApiError, AppState};
+use crate::api::extract::{PathId, QueryParams};
+use crate::api::{ApiError, AppState, ErrorBody};
 use crate::data::dataset::{Dataset, DatasetError};
-use crate::jobs::spec::{JobKind, JobParams, JobRequest};
+use crate::domain::{Job, JobKind, JobStatus};
+use crate::jobs::spec::{JobDefaults, JobParams, JobRequest, TrainParams};
 use crate::jobs::JobEvent;
-use crate::store::jobs::{self as job_store, CancelOutcome, JobStoreError};
-use crate::store::{models, Job, JobStatus};
-use crate::train::artifacts::ModelConfig;
+use crate::model::ModelConfig;
+use crate::store::{CancelOutcome, NewJob, StoreError};
 
+/// Queue a job. Every optional parameter defaults to the seed's value.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    request_body = JobRequest,
+    responses(
+        (status = 202, description = "Queued", body = Job, headers(("location" = String, description = "The job's URL"))),
+        (status = 400, description = "Malformed JSON, unknown field or kind", body = ErrorBody),
+        (status = 404, description = "The dataset, features job or model does not exist", body = ErrorBody),
+        (status = 409, description = "The features job has not succeeded", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A parameter is out of range or does not fit the data", body = ErrorBody),
+        (status = 429, description = "The queue is full", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -37,36 +56,29 @@ pub async fn create(
         .resolve()
         .map_err(|e| ApiError::unprocessable(e.message).field(e.field))?;
     validate_references(&state, &params).await?;
-    let id = Uuid::new_v4();
-    let params_json = serde_json::to_value(&params).map_err(ApiError::internal)?;
+    let job = NewJob {
+        id: uuid::Uuid::new_v4(),
+        kind: params.kind(),
+        dataset: params.dataset().to_owned(),
+        params: serde_json::to_value(&params)?,
+    };
     let max_queued = i64::from(state.settings.max_queued_jobs);
-    let job = job_store::insert(
-        &state.pool,
-        id,
-        params.kind.as_str(),
-        Some(&params.dataset),
-        &params_json,
-        max_queued,
-    )
-    .await
-    .map_err(|e| match e {
-        JobStoreError::QueueFull(n) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("the job queue is full ({n} jobs waiting); try again later"),
-        ),
-        JobStoreError::Database(e) => ApiError::internal(e),
-    })?;
+    let (job, event) = state
+        .store
+        .insert_job(&job, max_queued)
+        .await
+        .map_err(|e| match e {
+            StoreError::QueueFull(n) => ApiError::too_many(format!(
+                "the job queue is full ({n} jobs waiting); try again later"
+            )),
+            other => ApiError::from(other),
+        })?;
+    tracing::info!(job = %job.id, kind = %job.kind, "job queued");
     state.worker.notify();
-    if let Some(event) = crate::store::events::events_after(&state.pool, id, 0)
-        .await?
-        .into_iter()
-        .next()
-    {
-        state.hub.publish(JobEvent::from(event));
-    }
+    state.hub.publish(JobEvent::from(event));
     Ok((
         StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/v1/jobs/{id}"))],
+        [(header::LOCATION, format!("/v1/jobs/{}", job.id))],
         Json(job),
     ))
 }
@@ -106,13 +118,12 @@ fn dataset_error(error: DatasetError) -> ApiError {
 /// Everything a job refers to must exist and fit now, so a job that is accepted can run.
 async fn validate_references(state: &AppState, params: &JobParams) -> Result<(), ApiError> {
     let dir = state.settings.datasets_dir.clone();
-    let name = params.dataset.clone();
+    let name = params.dataset().to_owned();
     let dataset = tokio::task::spawn_blocking(move || Dataset::open(&dir, &name))
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map_err(dataset_error)?;
-    match params.kind {
-        JobKind::ExtractFeatures => {
+    match params {
+        JobParams::ExtractFeatures(_) => {
             if dataset.splits.values().all(|s| s.samples.is_empty()) {
                 return Err(ApiError::unprocessable(format!(
                     "dataset {:?} has no images in train/, validation/ or test/",
@@ -121,7 +132,7 @@ async fn validate_references(state: &AppState, params: &JobParams) -> Result<(),
                 .field("dataset"));
             }
         }
-        JobKind::Train | JobKind::FineTune => {
+        JobParams::Train(_) | JobParams::FineTune(_) => {
             for split in ["train", "validation"] {
                 dataset.split(split).map_err(dataset_error)?;
             }
@@ -135,104 +146,162 @@ async fn validate_references(state: &AppState, params: &JobParams) -> Result<(),
                 .field("dataset"));
             }
         }
-        JobKind::Evaluate => {
-            dataset
-                .split(params.split.as_deref().unwrap_or("test"))
-                .map_err(dataset_error)?;
+        JobParams::Evaluate(c) => {
+            dataset.split(&c.split).map_err(dataset_error)?;
         }
     }
-    if let Some(features) = params.features {
-        let job = job_store::get(&state.pool, features)
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("features job {features} not found")).field("features")
-            })?;
-        if job.kind != JobKind::ExtractFeatures.as_str() {
-            return Err(ApiError::unprocessable(format!(
-                "job {features} is a {} job, not extract_features",
-                job.kind
-            ))
-            .field("features"));
+    match params {
+        JobParams::Train(TrainParams::OnFeatures(c)) => {
+            check_features_job(state, c.features, &c.dataset).await
         }
-        if job.status != JobStatus::Succeeded {
-            return Err(ApiError::conflict(format!(
-                "features job {features} is {}, not succeeded",
-                job.status.as_str()
-            ))
-            .field("features"));
+        JobParams::FineTune(c) => {
+            let config = model_config(state, c.from_model, "from_model").await?;
+            if config.image_size != c.image_size {
+                return Err(ApiError::unprocessable(format!(
+                    "model {} takes {1}×{1} images; image_size {2} does not fit its head",
+                    c.from_model, config.image_size, c.image_size
+                ))
+                .field("image_size"));
+            }
+            Ok(())
         }
-        if job.dataset.as_deref() != Some(params.dataset.as_str()) {
-            return Err(ApiError::unprocessable(format!(
-                "features job {features} was run on dataset {:?}",
-                job.dataset.unwrap_or_default()
-            ))
-            .field("features"));
-        }
+        JobParams::Evaluate(c) => model_config(state, c.model, "model").await.map(|_| ()),
+        _ => Ok(()),
     }
-    for (field, id) in [("from_model", params.from_model), ("model", params.model)] {
-        let Some(id) = id else { continue };
-        let model = models::get(&state.pool, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field(field))?;
-        let config: ModelConfig =
-            serde_json::from_value(model.config).map_err(ApiError::internal)?;
-        if params.kind == JobKind::FineTune && config.image_size != params.image_size {
-            return Err(ApiError::unprocessable(format!(
-                "model {id} takes {0}×{0} images; image_size {1} does not fit its head",
-                config.image_size, params.image_size
-            ))
-            .field("image_size"));
-        }
+}
+
+async fn check_features_job(
+    state: &AppState,
+    features: uuid::Uuid,
+    dataset: &str,
+) -> Result<(), ApiError> {
+    let job = state.store.job(features).await?.ok_or_else(|| {
+        ApiError::not_found(format!("features job {features} not found")).field("features")
+    })?;
+    if job.kind != JobKind::ExtractFeatures {
+        return Err(ApiError::unprocessable(format!(
+            "job {features} is a {} job, not extract_features",
+            job.kind
+        ))
+        .field("features"));
+    }
+    if job.status != JobStatus::Succeeded {
+        return Err(ApiError::conflict(format!(
+            "features job {features} is {}, not succeeded",
+            job.status
+        ))
+        .field("features"));
+    }
+    if job.dataset.as_deref() != Some(dataset) {
+        return Err(ApiError::unprocessable(format!(
+            "features job {features} was run on dataset {:?}",
+            job.dataset.unwrap_or_default()
+        ))
+        .field("features"));
     }
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+async fn model_config(
+    state: &AppState,
+    id: uuid::Uuid,
+    field: &str,
+) -> Result<ModelConfig, ApiError> {
+    let model = state
+        .store
+        .model(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field(field))?;
+    Ok(serde_json::from_value(model.config)?)
+}
+
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only jobs in this status.
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
 }
 
+/// Jobs, newest first (at most 500), with their epochs.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Jobs, newest first", body = Vec<Job>),
+        (status = 400, description = "Unknown status or query parameter", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Vec<Job>>, ApiError> {
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "status must be queued, running, succeeded, failed or cancelled, got {s:?}"
-            ))
-            .field("status")
-        })?),
-    };
-    Ok(Json(job_store::list(&state.pool, status).await?))
+    let status = query
+        .status
+        .map(|s| {
+            s.parse::<JobStatus>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "status must be queued, running, succeeded, failed or cancelled, got {s:?}"
+                ))
+                .field("status")
+            })
+        })
+        .transpose()?;
+    Ok(Json(state.store.jobs(status).await?))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
-    let id = ApiError::parse_id(&id, "job")?;
-    job_store::get(&state.pool, id)
+/// One job, with its epochs, progress and result.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(job = %id))]
+pub async fn get(State(state): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
+    state
+        .store
+        .job(id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("job {id} not found")).field("id"))
 }
 
+/// Cancel a job: a queued one at once (200), a running one within a batch (202).
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/cancel",
+    tag = "jobs",
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled (it was queued)", body = Job),
+        (status = 202, description = "Cancel requested (it is running)", body = Job),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job already ended", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(job = %id))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = ApiError::parse_id(&id, "job")?;
-    let status = match job_store::request_cancel(&state.pool, id).await? {
+    let status = match state.store.request_cancel(id).await? {
         CancelOutcome::NotFound => {
             return Err(ApiError::not_found(format!("job {id} not found")).field("id"))
         }
         CancelOutcome::AlreadyFinished(status) => {
             return Err(ApiError::conflict(format!(
-                "job {id} already ended ({})",
-                status.as_str()
+                "job {id} already ended ({status})"
             )))
         }
         CancelOutcome::Cancelled(event) => {
@@ -244,8 +313,21 @@ pub async fn cancel(
             StatusCode::ACCEPTED
         }
     };
-    let job = job_store::get(&state.pool, id)
+    let job = state
+        .store
+        .job(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("job vanished"))?;
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")).field("id"))?;
     Ok((status, Json(job)))
+}
+
+/// The default of every optional job parameter, by recipe, and the accepted ranges.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/defaults",
+    tag = "jobs",
+    responses((status = 200, description = "Defaults and limits", body = JobDefaults))
+)]
+pub async fn defaults() -> Json<JobDefaults> {
+    Json(JobDefaults::get())
 }

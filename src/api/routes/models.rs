@@ -1,44 +1,78 @@
 //! `/v1/models`: list, show, mark default, delete.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::api::{ApiError, AppState};
-use crate::store::{models, ModelRecord};
+use crate::api::extract::PathId;
+use crate::api::{ApiError, AppState, ErrorBody};
+use crate::domain::ModelRecord;
 
+/// Trained models, newest first.
+#[utoipa::path(get, path = "/v1/models", tag = "models",
+    responses((status = 200, description = "Models, newest first", body = Vec<ModelRecord>)))]
+#[tracing::instrument(skip_all)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ModelRecord>>, ApiError> {
-    Ok(Json(models::list(&state.pool).await?))
+    Ok(Json(state.store.models().await?))
 }
 
+/// One model.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "models",
+    params(("id" = uuid::Uuid, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The model", body = ModelRecord),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all, fields(model = %id))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ModelRecord>, ApiError> {
-    let id = ApiError::parse_id(&id, "model")?;
-    models::get(&state.pool, id)
-        .await?
+    found(state.store.model(id).await?, id)
+}
+
+fn found(model: Option<ModelRecord>, id: uuid::Uuid) -> Result<Json<ModelRecord>, ApiError> {
+    model
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field("id"))
 }
 
+/// Make a model the one `/predict` uses without `?model=`.
+#[utoipa::path(put, path = "/v1/models/{id}/default", tag = "models",
+    params(("id" = uuid::Uuid, Path, description = "Model id")),
+    responses(
+        (status = 200, description = "The model, now default", body = ModelRecord),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all, fields(model = %id))]
 pub async fn set_default(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ModelRecord>, ApiError> {
-    let id = ApiError::parse_id(&id, "model")?;
-    if !models::set_default(&state.pool, id).await? {
+    if !state.store.set_default_model(id).await? {
         return Err(ApiError::not_found(format!("model {id} not found")).field("id"));
     }
-    get(State(state), Path(id.to_string())).await
+    found(state.store.model(id).await?, id)
 }
 
+/// Delete a model and its files.
+#[utoipa::path(delete, path = "/v1/models/{id}", tag = "models",
+    params(("id" = uuid::Uuid, Path, description = "Model id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all, fields(model = %id))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    let id = ApiError::parse_id(&id, "model")?;
-    let model = models::delete(&state.pool, id)
+    let model = state
+        .store
+        .delete_model(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field("id"))?;
     // The record is gone first: nothing can load the files while they are removed.

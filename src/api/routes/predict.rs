@@ -1,64 +1,96 @@
 //! `POST /v1/predict` (and `/predict`): classify uploaded photos with a trained model.
 //! Accepts `multipart/form-data` with one or more `image` parts, or a raw `image/*` body.
 //! Admission is bounded by a semaphore (429 beyond); decoding runs on blocking threads;
-//! the forward pass runs on the predictor thread, batched with concurrent requests.
+//! the forward pass runs on the predictor thread, batched with concurrent requests. The
+//! document describes `/predict` as a copy of `/v1/predict` (`openapi::complete`).
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::api::extract::QueryParams;
 use crate::api::upload::{read_images, UploadLimits};
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, ErrorBody};
 use crate::data::decode::{load_image, DecodeError, ImageSpec};
-use crate::store::{models, ModelRecord};
-use crate::train::artifacts::ModelConfig;
+use crate::domain::ModelRecord;
+use crate::model::ModelConfig;
+use crate::predict::PredictError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PredictQuery {
+    /// The model to use (default: the one marked default, else the newest).
+    #[param(value_type = Option<uuid::Uuid>)]
     model: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Prediction {
+    /// The most probable class.
     label: String,
+    /// Its probability.
     probability: f32,
-    scores: Map<String, Value>,
+    /// Every class's probability, by name.
+    #[schema(value_type = Object)]
+    scores: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PredictResponse {
     model: uuid::Uuid,
+    /// One per image, in request order.
     predictions: Vec<Prediction>,
 }
 
+/// Classify photos: `image` parts of a multipart form, or one raw image body.
+#[utoipa::path(
+    post,
+    path = "/v1/predict",
+    tag = "predict",
+    params(PredictQuery),
+    request_body(
+        description = "multipart/form-data with one or more `image` parts, or one raw image body",
+        content(
+            (Vec<u8> = "multipart/form-data"),
+            (Vec<u8> = "image/jpeg"),
+            (Vec<u8> = "image/png"),
+            (Vec<u8> = "application/octet-stream"),
+        )
+    ),
+    responses(
+        (status = 200, description = "One prediction per image", body = PredictResponse),
+        (status = 400, description = "Malformed body or query, or no image", body = ErrorBody),
+        (status = 404, description = "No such model, or no model trained yet", body = ErrorBody),
+        (status = 408, description = "The upload did not complete in time", body = ErrorBody),
+        (status = 413, description = "Body or image count over the limit", body = ErrorBody),
+        (status = 415, description = "Not an image, or not multipart", body = ErrorBody),
+        (status = 422, description = "A corrupt or oversized image", body = ErrorBody),
+        (status = 429, description = "Too many predictions in flight", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
 pub async fn predict(
     State(state): State<AppState>,
-    Query(query): Query<PredictQuery>,
+    QueryParams(query): QueryParams<PredictQuery>,
     request: Request,
 ) -> Result<Json<PredictResponse>, ApiError> {
     let _permit = state
         .predict_permits
         .clone()
         .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many predictions in flight; try again shortly",
-            )
-        })?;
+        .map_err(|_| ApiError::too_many("too many predictions in flight; try again shortly"))?;
     // Admitted requests only: a 429 is counted by the HTTP metrics, not as a latency.
     let started = std::time::Instant::now();
     // Read (and bound) the upload first: an oversized body is 413 whatever the model.
     let uploads = read_images(UploadLimits::from(&*state.settings), request).await?;
     let model = resolve_model(&state, query.model.as_deref()).await?;
-    let config: ModelConfig =
-        serde_json::from_value(model.config.clone()).map_err(ApiError::internal)?;
+    let config: ModelConfig = serde_json::from_value(model.config.clone())?;
     let spec = ImageSpec {
         size: config.image_size,
-        filter: state.settings.resize,
+        filter: state.settings.base.resize,
         max_pixels: state.settings.max_pixels,
     };
     let images = tokio::task::spawn_blocking(move || {
@@ -70,27 +102,18 @@ pub async fn predict(
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await??;
     let probabilities = state
         .predictor
         .predict(model.clone(), images)
         .await
-        .map_err(ApiError::internal)?;
-    let classes = &model.classes;
+        .map_err(|e| match e {
+            PredictError::Busy => ApiError::too_many(e.to_string()),
+            other => ApiError::internal(other),
+        })?;
     let predictions = probabilities
         .into_iter()
-        .map(|p| {
-            let positive = p >= 0.5;
-            let mut scores = Map::new();
-            scores.insert(classes[0].clone(), Value::from(1.0 - p));
-            scores.insert(classes[1].clone(), Value::from(p));
-            Prediction {
-                label: classes[usize::from(positive)].clone(),
-                probability: if positive { p } else { 1.0 - p },
-                scores,
-            }
-        })
+        .map(|p| binary_prediction(&model.classes, p))
         .collect();
     metrics::histogram!("predict_latency_seconds").record(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
@@ -99,17 +122,34 @@ pub async fn predict(
     }))
 }
 
+/// The two classes' scores from the probability of the second.
+fn binary_prediction(classes: &[String], p: f32) -> Prediction {
+    let positive = p >= 0.5;
+    let mut scores = serde_json::Map::new();
+    scores.insert(classes[0].clone(), (1.0 - p).into());
+    scores.insert(classes[1].clone(), p.into());
+    Prediction {
+        label: classes[usize::from(positive)].clone(),
+        probability: if positive { p } else { 1.0 - p },
+        scores,
+    }
+}
+
 async fn resolve_model(state: &AppState, requested: Option<&str>) -> Result<ModelRecord, ApiError> {
-    match requested {
-        Some(text) => {
-            let id = uuid::Uuid::parse_str(text).map_err(|_| {
+    let requested = requested
+        .map(|text| {
+            uuid::Uuid::parse_str(text).map_err(|_| {
                 ApiError::bad_request(format!("model id {text:?} is not a UUID")).field("model")
-            })?;
-            models::get(&state.pool, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field("model"))
-        }
-        None => models::default_model(&state.pool).await?.ok_or_else(|| {
+            })
+        })
+        .transpose()?;
+    match requested {
+        Some(id) => state
+            .store
+            .model(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field("model")),
+        None => state.store.default_model().await?.ok_or_else(|| {
             ApiError::not_found("no trained model yet: train one first (POST /v1/jobs)")
                 .field("model")
         }),

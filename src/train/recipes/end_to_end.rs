@@ -1,8 +1,9 @@
-//! Recipes 2 and 3: end-to-end training with live augmentation, the layers before a split
-//! point frozen (run without autodiff), the rest and the head trained.
+//! Recipe 2, and the loop recipe 3 shares: end-to-end training with live augmentation, the
+//! layers before a split point frozen (run without autodiff), the rest and the head trained.
 
 use std::time::Instant;
 
+use burn::config::Config;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -12,26 +13,69 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::{check_binary, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
-use crate::data::batch::images_to_tensor;
 use crate::data::dataset::Dataset;
-use crate::jobs::spec::JobParams;
 use crate::model::head::HeadConfig;
-use crate::model::layers::{layer_index, LayerKind, LayerSpec, LAYERS};
-use crate::model::Classifier;
+use crate::model::input::images_to_tensor;
+use crate::model::layers::{output_side, LayerKind, LayerSpec, LAYERS, OUT_CHANNELS};
+use crate::model::{Classifier, ModelConfig};
 use crate::tensor_io::tensor_to_vec;
-use crate::train::artifacts::{load_checkpoint, save_checkpoint, CheckpointInfo, ModelConfig};
+use crate::train::artifacts::{load_checkpoint, save_checkpoint, CheckpointInfo};
 use crate::train::augment::Augmentation;
 use crate::train::fit::{
     bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
 };
 
-/// Recipes 2 and 3: end to end with live augmentation. Layers before `trainable_from`
-/// (an index into [`LAYERS`]) stay frozen and run on the plain device, so no autodiff graph
-/// is built for them; layers from there on and the head are trained.
-pub fn train_end_to_end(
+/// Recipe 2: a new head trained on top of the frozen base, through live augmentation.
+/// Defaults are the seed's. Recipe 3 (`FineTuneConfig`) runs the same loop.
+#[derive(Config, Debug, PartialEq)]
+pub struct EndToEndConfig {
+    pub dataset: String,
+    #[config(default = 30)]
+    pub epochs: u32,
+    #[config(default = 20)]
+    pub batch_size: u32,
+    /// RMSprop step size.
+    #[config(default = 2e-5)]
+    pub learning_rate: f64,
+    /// The same seed repeats a run exactly.
+    #[config(default = 1337)]
+    pub seed: u64,
+    /// Augmented batches per epoch.
+    #[config(default = 100)]
+    pub steps_per_epoch: u32,
+    /// Validation batches per epoch.
+    #[config(default = 50)]
+    pub validation_steps: u32,
+    /// Photos are resized to this square size.
+    #[config(default = 150)]
+    pub image_size: u32,
+    /// Live augmentation; without it the frozen layers run once per image (much faster).
+    #[config(default = true)]
+    pub augment: bool,
+}
+
+/// Recipe 2: a fresh head (no dropout) on the frozen pretrained base.
+pub fn train_augmented(
     ctx: &mut Context,
     dataset: &Dataset,
-    params: &JobParams,
+    params: &EndToEndConfig,
+) -> Result<Outcome, TrainError> {
+    let side = output_side(params.image_size as usize);
+    let head = HeadConfig::new(OUT_CHANNELS * side * side).with_dropout(0.0);
+    let start = Classifier {
+        base: ctx.base.net.clone(),
+        head: head.init(&ctx.base.device),
+    };
+    train_end_to_end(ctx, dataset, params, start, head, LAYERS.len(), "augmented")
+}
+
+/// The loop of recipes 2 and 3. Layers before `trainable_from` (an index into [`LAYERS`])
+/// stay frozen and run on the plain device, so no autodiff graph is built for them; layers
+/// from there on and the head are trained.
+pub(super) fn train_end_to_end(
+    ctx: &mut Context,
+    dataset: &Dataset,
+    params: &EndToEndConfig,
     start: Classifier,
     head_config: HeadConfig,
     trainable_from: usize,
@@ -57,13 +101,13 @@ pub fn train_end_to_end(
     let spec = ctx.spec(params.image_size);
     let size = spec.size as usize;
     let batch = params.batch_size as usize;
-    let seed = params.seed.unwrap_or(1337);
+    let seed = params.seed;
     let device = ctx.base.device.clone();
     device.seed(seed);
     // A resumed job draws a fresh stream (its old position is not saved).
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u64::from(first_epoch - 1) << 32));
-    let steps = params.steps_per_epoch.unwrap_or(100) as usize;
-    let val_cap = params.validation_steps.unwrap_or(50) as usize * batch;
+    let steps = params.steps_per_epoch as usize;
+    let val_cap = params.validation_steps as usize * batch;
     let (train_images, train_labels, _) =
         decode_all(ctx, &train_split.samples, spec, "training images decoded")?;
 
@@ -75,7 +119,7 @@ pub fn train_end_to_end(
         decode_all(ctx, &val_samples, spec, "validation images decoded")?;
     let frozen = start.base.clone().with_precision(ctx.base.precision);
     let preprocessing = ctx.base.preprocessing;
-    let augment = params.augment.unwrap_or(true);
+    let augment = params.augment;
     // Without augmentation the frozen layers see the same pixels every epoch: run them once
     // per training image and train on their outputs (the fast path for fine-tuning).
     let frozen_train = if augment {
@@ -110,9 +154,9 @@ pub fn train_end_to_end(
     }
     let mut optimizer = keras_rmsprop().init();
     let loss_fn = bce_with_logits(&autodiff);
-    let lr = params.learning_rate.unwrap_or(2e-5);
+    let lr = params.learning_rate;
     let augmentation = Augmentation::default();
-    let epochs = params.epochs.unwrap_or(30);
+    let epochs = params.epochs;
     let mut order: Vec<usize> = Vec::new();
     let mut last = json!(null);
     for epoch in first_epoch..=epochs {
@@ -254,9 +298,4 @@ fn run_frozen_once(
         );
     }
     Ok(FrozenOutputs { rows, shape })
-}
-
-/// The split point for fine-tuning: everything before `unfreeze_from` stays frozen.
-pub fn trainable_from(unfreeze_from: Option<&str>) -> usize {
-    unfreeze_from.and_then(layer_index).unwrap_or(LAYERS.len())
 }

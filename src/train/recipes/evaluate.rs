@@ -1,15 +1,27 @@
 //! `evaluate`: loss and accuracy of a trained model over a split's image files.
 
+use burn::config::Config;
 use serde_json::json;
+use uuid::Uuid;
 
 use super::{note_bad, Context, Outcome};
-use crate::data::batch::{images_to_tensor, prefetch};
+use crate::data::batch::prefetch;
 use crate::data::dataset::{Dataset, Sample};
 use crate::data::decode::ImageSpec;
-use crate::jobs::spec::JobParams;
-use crate::model::Classifier;
-use crate::train::artifacts::ModelConfig;
+use crate::model::input::images_to_tensor;
+use crate::model::{Classifier, ModelConfig};
 use crate::train::fit::{check_cancel, logits_to_vec, Meter, TrainError};
+
+/// `evaluate`: which model, on which split. Defaults are the seed's.
+#[derive(Config, Debug, PartialEq)]
+pub struct EvaluateConfig {
+    pub dataset: String,
+    pub model: Uuid,
+    #[config(default = "String::from(\"test\")")]
+    pub split: String,
+    #[config(default = 20)]
+    pub batch_size: u32,
+}
 
 /// Loss and accuracy of a model over image files.
 pub fn evaluate_samples(
@@ -48,11 +60,11 @@ pub fn evaluate_samples(
 pub fn evaluate(
     ctx: &mut Context,
     dataset: &Dataset,
-    params: &JobParams,
+    params: &EvaluateConfig,
     model: &Classifier,
     config: &ModelConfig,
 ) -> Result<Outcome, TrainError> {
-    let split_name = params.split.as_deref().unwrap_or("test");
+    let split_name = params.split.as_str();
     let split = dataset.split(split_name)?;
     if split.classes != config.classes {
         return Err(TrainError::Invalid(format!(

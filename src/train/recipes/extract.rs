@@ -2,18 +2,29 @@
 
 use std::time::Instant;
 
+use burn::config::Config;
 use rayon::prelude::*;
 use serde_json::json;
 
 use super::{note_bad, Context, Outcome};
 use crate::data::batch::{prefetch, BadFile};
 use crate::data::dataset::Dataset;
-use crate::jobs::spec::JobParams;
 use crate::model::layers::{output_side, OUT_CHANNELS};
 use crate::tensor_io::tensor_to_vec;
 use crate::train::artifacts::{features_path, write_features, FeatureSet};
 use crate::train::feature_cache::FeatureCache;
 use crate::train::fit::{check_cancel, TrainError};
+
+/// Recipe 1, step 1: what to extract. Defaults are the seed's.
+#[derive(Config, Debug, PartialEq)]
+pub struct ExtractConfig {
+    pub dataset: String,
+    /// Photos are resized to this square size.
+    #[config(default = 150)]
+    pub image_size: u32,
+    #[config(default = 20)]
+    pub batch_size: u32,
+}
 
 /// An image's cache key and its cached features, if any; or why it could not be read.
 type Lookup = Result<(String, Option<Vec<f32>>), BadFile>;
@@ -24,7 +35,7 @@ type Lookup = Result<(String, Option<Vec<f32>>), BadFile>;
 pub fn extract_features(
     ctx: &mut Context,
     dataset: &Dataset,
-    params: &JobParams,
+    params: &ExtractConfig,
 ) -> Result<Outcome, TrainError> {
     let started = Instant::now();
     let spec = ctx.spec(params.image_size);

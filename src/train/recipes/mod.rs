@@ -1,13 +1,16 @@
-//! The seed's recipes, each a function from parameters to an [`Outcome`]:
-//! 1. [`extract_features`] + [`train_on_features`] (dense head on cached conv features),
-//! 2. [`train_end_to_end`] with augmentation through the frozen base,
-//! 3. the same with the top conv layers unfrozen (fine-tuning),
+//! The seed's recipes, each a function from its own parameter type (a burn `Config` whose
+//! defaults are the seed's, declared once) to an [`Outcome`]:
+//! 1. [`extract_features`] ([`ExtractConfig`]) + [`train_on_features`] ([`HeadTrainingConfig`]),
+//! 2. [`train_augmented`] ([`EndToEndConfig`]) through the frozen base,
+//! 3. [`fine_tune`] ([`FineTuneConfig`]): the same loop with the top conv layers unfrozen,
 //!
-//! and [`evaluate`] of a trained model on a split. This file holds what they share.
+//! and [`evaluate`] ([`EvaluateConfig`]) of a trained model on a split. This file holds what
+//! they share.
 
 mod end_to_end;
 mod evaluate;
 mod extract;
+mod fine_tune;
 mod on_features;
 
 use std::path::Path;
@@ -16,18 +19,18 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-pub use end_to_end::{train_end_to_end, trainable_from};
-pub use evaluate::{evaluate, evaluate_samples};
-pub use extract::extract_features;
-pub use on_features::train_on_features;
-
-use super::artifacts::{save_model, ModelConfig};
 use super::fit::{check_cancel, Meter, Reporter, TrainError};
 use crate::data::batch::{prefetch, BadFile};
 use crate::data::dataset::Sample;
 use crate::data::decode::{ImageSpec, ResizeFilter};
-use crate::model::{Classifier, ConvBase};
-use crate::store::EpochMetrics;
+use crate::domain::EpochMetrics;
+use crate::model::saved::save_model;
+use crate::model::{Classifier, ConvBase, ModelConfig};
+pub use end_to_end::{train_augmented, EndToEndConfig};
+pub use evaluate::{evaluate, evaluate_samples, EvaluateConfig};
+pub use extract::{extract_features, ExtractConfig};
+pub use fine_tune::{fine_tune, FineTuneConfig};
+pub use on_features::{train_on_features, HeadTrainingConfig};
 
 /// What a recipe needs from its surroundings.
 pub struct Context<'a> {

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use burn::config::Config;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -12,21 +13,39 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{check_binary, epoch_metrics, finish, Context, Outcome};
-use crate::jobs::spec::JobParams;
 use crate::model::head::{DenseHead, HeadConfig};
-use crate::model::Classifier;
+use crate::model::{Classifier, ModelConfig};
 use crate::tensor_io::tensor_to_vec;
-use crate::train::artifacts::{features_path, read_features, FeatureSet, ModelConfig};
+use crate::train::artifacts::{features_path, read_features, FeatureSet};
 use crate::train::fit::{
     bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
 };
 
+/// Recipe 1, step 2: the dense head on the features of an `extract_features` job (whose
+/// image size it inherits). Defaults are the seed's.
+#[derive(Config, Debug, PartialEq)]
+pub struct HeadTrainingConfig {
+    pub dataset: String,
+    /// The `extract_features` job whose features to train on.
+    pub features: Uuid,
+    #[config(default = 30)]
+    pub epochs: u32,
+    #[config(default = 20)]
+    pub batch_size: u32,
+    /// RMSprop step size.
+    #[config(default = 2e-5)]
+    pub learning_rate: f64,
+    /// The same seed repeats a run exactly.
+    #[config(default = 1337)]
+    pub seed: u64,
+}
+
 /// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1) on cached features.
 pub fn train_on_features(
     ctx: &mut Context,
-    params: &JobParams,
-    features_job: Uuid,
+    params: &HeadTrainingConfig,
 ) -> Result<Outcome, TrainError> {
+    let features_job = params.features;
     let load = |split: &str| read_features(&features_path(ctx.data_dir, features_job, split));
     let train = load("train")
         .map_err(|e| TrainError::Invalid(format!("features job has no train split: {e:#}")))?;
@@ -40,7 +59,7 @@ pub fn train_on_features(
     }
     check_binary(&train.classes)?;
     let device = ctx.base.device.clone();
-    let seed = params.seed.unwrap_or(1337);
+    let seed = params.seed;
     device.seed(seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let autodiff = device.clone().autodiff();
@@ -48,9 +67,9 @@ pub fn train_on_features(
     let mut head = head_config.init(&autodiff);
     let mut optimizer = keras_rmsprop().init();
     let loss_fn = bce_with_logits(&autodiff);
-    let lr = params.learning_rate.unwrap_or(2e-5);
+    let lr = params.learning_rate;
     let batch = params.batch_size as usize;
-    let epochs = params.epochs.unwrap_or(30);
+    let epochs = params.epochs;
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut last = json!(null);
     for epoch in 1..=epochs {

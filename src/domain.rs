@@ -1,0 +1,189 @@
+//! The nouns every layer shares: jobs and their status, epochs, progress, recorded events
+//! and trained-model records. Plain data with no behaviour beyond naming itself, so that the
+//! store (below) and the job system, recipes and API (above) agree on one definition.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Where a job is in its life. Stored as its snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// What a job does. Stored as its snake_case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum JobKind {
+    ExtractFeatures,
+    Train,
+    FineTune,
+    Evaluate,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Work done in the current phase of a running job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Progress {
+    pub done: i64,
+    pub total: i64,
+    /// What is counted: "images", "steps", "epochs", …
+    pub unit: String,
+}
+
+/// One epoch's metrics, as Keras's `history` has them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct EpochMetrics {
+    pub epoch: i64,
+    pub loss: f64,
+    pub acc: f64,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    /// Wall-clock seconds the epoch took.
+    pub seconds: f64,
+}
+
+/// A job as stored and as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub dataset: Option<String>,
+    pub status: JobStatus,
+    /// The resolved parameters the job runs with (every default filled in).
+    #[schema(value_type = Object)]
+    pub params: Value,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub progress: Progress,
+    pub epochs: Vec<EpochMetrics>,
+    /// What the job produced (kind-specific JSON), once it has succeeded.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How a job ended, as recorded with its terminal status.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub result: Option<Value>,
+    pub model_id: Option<Uuid>,
+    pub error: Option<String>,
+}
+
+/// A recorded job event (status change or epoch), replayable to SSE clients. Ids are
+/// global and increasing, so `Last-Event-ID` is a position in the record.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// A trained model: an immutable record pointing at its artifact under the data dir.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ModelRecord {
+    pub id: Uuid,
+    /// Which recipe made it: `features`, `augmented` or `fine_tuned`.
+    pub recipe: String,
+    pub dataset: String,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    #[schema(value_type = Object)]
+    pub params: Value,
+    /// The last epoch's metrics.
+    #[schema(value_type = Object)]
+    pub metrics: Value,
+    #[schema(value_type = Option<Object>)]
+    pub test_metrics: Option<Value>,
+    pub source_job: Uuid,
+    pub created_at: String,
+    /// Artifact path relative to the data dir.
+    #[serde(skip)]
+    pub artifact: String,
+    #[serde(skip)]
+    pub artifact_sha256: String,
+    /// How to rebuild the model (head shape, classes, input size, preprocessing).
+    #[schema(value_type = Object)]
+    pub config: Value,
+    pub is_default: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_are_refused() {
+        for status in [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ] {
+            assert_eq!(status.as_str().parse::<JobStatus>(), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                Value::from(status.as_str())
+            );
+        }
+        assert_eq!(JobKind::FineTune.as_str(), "fine_tune");
+        assert_eq!("extract_features".parse(), Ok(JobKind::ExtractFeatures));
+        assert!("finished".parse::<JobStatus>().is_err());
+        assert!("dance".parse::<JobKind>().is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! [`RecipeRunner`]: how the worker runs a claimed job for real: parse its stored
+//! parameters, open its dataset, load the models it names, call the recipe, register the
+//! model it trained. Also settles the jobs a previous process left running.
+
+use std::path::{Path, PathBuf};
+
+use tokio::runtime::Handle;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::reporter::JobReporter;
+use super::spec::{JobParams, TrainParams};
+use super::worker::JobRunner;
+use crate::data::dataset::Dataset;
+use crate::data::decode::ResizeFilter;
+use crate::domain::{Job, JobStatus, ModelRecord, Outcome};
+use crate::model::saved::load_record;
+use crate::model::{Classifier, ConvBase, ModelConfig};
+use crate::store::SharedStore;
+use crate::train::artifacts::{has_checkpoint, remove_checkpoint};
+use crate::train::recipes::{self, Context, TrainedModel};
+use crate::train::TrainError;
+
+pub struct RecipeRunner {
+    pub store: SharedStore,
+    pub runtime: Handle,
+    pub base: ConvBase,
+    pub data_dir: PathBuf,
+    pub datasets_dir: PathBuf,
+    pub resize: ResizeFilter,
+    pub max_pixels: u64,
+}
+
+impl JobRunner for RecipeRunner {
+    fn run(
+        &mut self,
+        job: &Job,
+        reporter: &mut JobReporter,
+    ) -> Result<recipes::Outcome, TrainError> {
+        let params: JobParams = serde_json::from_value(job.params.clone()).map_err(|e| {
+            TrainError::Other(anyhow::anyhow!("stored job parameters are unreadable: {e}"))
+        })?;
+        let dataset = Dataset::open(&self.datasets_dir, params.dataset())?;
+        let mut ctx = Context {
+            base: &self.base,
+            data_dir: &self.data_dir,
+            resize: self.resize,
+            max_pixels: self.max_pixels,
+            job_id: job.id,
+            recorded_epochs: job.epochs.len() as u32,
+            reporter,
+        };
+        match &params {
+            JobParams::ExtractFeatures(c) => recipes::extract_features(&mut ctx, &dataset, c),
+            JobParams::Train(TrainParams::OnFeatures(c)) => recipes::train_on_features(&mut ctx, c),
+            JobParams::Train(TrainParams::Augmented(c)) => {
+                recipes::train_augmented(&mut ctx, &dataset, c)
+            }
+            JobParams::FineTune(c) => {
+                let (model, saved) = self.load_registered(c.from_model)?;
+                recipes::fine_tune(&mut ctx, &dataset, c, model, saved)
+            }
+            JobParams::Evaluate(c) => {
+                let (model, saved) = self.load_registered(c.model)?;
+                recipes::evaluate(&mut ctx, &dataset, c, &model, &saved)
+            }
+        }
+    }
+
+    fn register(&mut self, job: &Job, trained: TrainedModel) -> anyhow::Result<Uuid> {
+        let record = ModelRecord {
+            id: trained.id,
+            recipe: trained.config.recipe.clone(),
+            dataset: job.dataset.clone().unwrap_or_default(),
+            classes: trained.config.classes.clone(),
+            params: job.params.clone(),
+            metrics: trained.metrics,
+            test_metrics: trained.test_metrics,
+            source_job: job.id,
+            created_at: String::new(),
+            artifact: trained.artifact,
+            artifact_sha256: trained.artifact_sha256,
+            config: serde_json::to_value(&trained.config)?,
+            is_default: false,
+        };
+        self.runtime.block_on(self.store.insert_model(&record))?;
+        Ok(record.id)
+    }
+
+    fn cleanup(&mut self, job: &Job) {
+        remove_checkpoint(&self.data_dir, job.id);
+    }
+}
+
+impl RecipeRunner {
+    fn load_registered(&self, id: Uuid) -> Result<(Classifier, ModelConfig), TrainError> {
+        let record = self
+            .runtime
+            .block_on(self.store.model(id))
+            .map_err(|e| TrainError::Other(e.into()))?
+            .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
+        Ok(load_record(&self.data_dir, &record, &self.base)?)
+    }
+}
+
+/// Settle jobs a previous process left `running` (crash, kill -9, shutdown): a job with a
+/// checkpoint, or with no recorded epoch, is queued again (it resumes from the checkpoint,
+/// or starts over with nothing lost or repeated); one with epochs but no checkpoint (the
+/// dense head on features, which is quick) is failed with the reason, its epochs kept.
+pub async fn recover_interrupted(store: &SharedStore, data_dir: &Path) -> anyhow::Result<()> {
+    for job in store.interrupted().await? {
+        let span = tracing::info_span!("job", id = %job.id, kind = %job.kind);
+        settle(store, data_dir, job).instrument(span).await?;
+    }
+    Ok(())
+}
+
+async fn settle(store: &SharedStore, data_dir: &Path, job: Job) -> anyhow::Result<()> {
+    if job.epochs.is_empty() || has_checkpoint(data_dir, job.id) {
+        tracing::warn!(epochs = job.epochs.len(), "requeueing an interrupted job");
+        store.requeue_for_resume(job.id).await?;
+    } else {
+        let error = format!(
+            "interrupted: the server stopped during this job after epoch {}; the recorded epochs are kept",
+            job.epochs.len()
+        );
+        tracing::warn!(%error);
+        let outcome = Outcome {
+            error: Some(error),
+            ..Default::default()
+        };
+        store
+            .finish_job(job.id, JobStatus::Failed, &outcome)
+            .await?;
+    }
+    Ok(())
+}
