@@ -2,8 +2,9 @@
 # port with the stand-in weights, the way a curl user would, and talk to it.
 #
 #   start_server [extra serve flags...]   sets URL, SERVER_PID, DATA (fresh data dir);
-#                                         DATASETS (default ../shared/datasets), DEVICE and
-#                                         CONV_PRECISION are read from the environment
+#                                         DATASETS (default ../shared/datasets), DEVICE,
+#                                         CONV_PRECISION and VGGSERVE_BIN (default
+#                                         target/release/vggserve) are read from the environment
 #   post '<job JSON>'                     queue a job, print its id
 #   wait_job ID [poll seconds]            wait until the job ends, print its JSON
 #   field '["key"]'                       read a JSON value from stdin
@@ -16,7 +17,7 @@ start_server() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   URL=http://127.0.0.1:$port
-  target/release/vggserve serve --addr 127.0.0.1:$port --data-dir "$DATA" \
+  "${VGGSERVE_BIN:-target/release/vggserve}" serve --addr 127.0.0.1:$port --data-dir "$DATA" \
     --datasets-dir "${DATASETS:-$SHARED/datasets}" --weights "$SHARED/weights/vgg16-standin.safetensors" \
     ${DEVICE:+--device $DEVICE} ${CONV_PRECISION:+--conv-precision $CONV_PRECISION} "$@" \
     > "$DATA/server.log" 2>&1 &

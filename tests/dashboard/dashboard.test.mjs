@@ -1,8 +1,12 @@
 // Browser test of the dashboard (static/) against the real vggserve server: Debian's Chromium,
 // driven by playwright-core, clicks through the page as a person would. It extracts features of
 // a tiny dataset and trains on them from the form, watches the curves fill from the event stream,
-// moves the smoothing slider, classifies a photo, and saves docs/dashboard.png.
-// Run it with tests/dashboard/run.sh (it installs Chromium and node_modules when missing).
+// moves the smoothing slider, classifies a photo, and saves a screenshot to bench-out/ (ignored
+// by git; docs/dashboard.png, the README's picture, is made on purpose by
+// benches/dashboard_screenshot.sh). The form's defaults and ranges are the server's
+// (GET /v1/jobs/defaults): the test reads them from the server too and repeats none.
+// Run it with tests/dashboard/run.sh (it installs Chromium and node_modules when missing);
+// VGGSERVE_BIN names another server binary than target/release/vggserve.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SERVER_BIN = path.join(REPO, 'target/release/vggserve');
+const SERVER_BIN = path.resolve(process.env.VGGSERVE_BIN || path.join(REPO, 'target/release/vggserve'));
+const SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-test.png');
 const CHROMIUM = '/usr/bin/chromium';
 const EPOCHS = 3;
 // Per class and split: enough for every recipe to run, few enough for two CPU cores.
@@ -32,6 +37,16 @@ let server; // { proc, url, log: string[] }
 let browser;
 let page;
 const consoleErrors = [];
+let jobDefaults; // GET /v1/jobs/defaults, as the server answers it
+
+// The dashboard's recipes and the server's names for their defaults.
+const RECIPE_DEFAULTS = {
+  extract_features: 'extract_features',
+  train_features: 'train_on_features',
+  train_augment: 'train_augmented',
+  fine_tune: 'fine_tune',
+  evaluate: 'evaluate',
+};
 
 function sharedDir() {
   const shared = process.env.VGGSERVE_SHARED;
@@ -157,6 +172,12 @@ before(async () => {
     'serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--datasets-dir', datasetsDir,
     '--weights', weights, '--device', 'cpu',
   ]);
+  const res = await fetch(`${server.url}/v1/jobs/defaults`);
+  assert.equal(res.status, 200, `GET /v1/jobs/defaults: ${res.status} ${await res.clone().text()}`);
+  jobDefaults = await res.json();
+  for (const key of Object.values(RECIPE_DEFAULTS)) {
+    assert.equal(typeof jobDefaults.defaults?.[key], 'object', `GET /v1/jobs/defaults names no defaults.${key}`);
+  }
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -190,11 +211,69 @@ test('the page loads and lists the tiny dataset', async () => {
   await page.waitForSelector('#dataset option[value="tiny"]', { state: 'attached', timeout: 30_000 });
 });
 
+/** What the form shows for one parameter: a number, a boolean (checkbox) or the text. */
+async function formValue(name) {
+  const sel = `#${name.replaceAll('_', '-')}`;
+  return page.$eval(sel, (el) => (el.type === 'checkbox' ? el.checked : el.type === 'number' ? Number(el.value) : el.value));
+}
+
+test('the form shows the server\'s defaults for every recipe, and "Reset to defaults" restores them', async () => {
+  // Before the defaults are in the form cannot be submitted; they are in within moments.
+  await page.waitForFunction(() => !document.querySelector('#start-job').disabled, null, { timeout: 30_000 });
+  for (const [recipe, key] of Object.entries(RECIPE_DEFAULTS)) {
+    await page.selectOption('#recipe', recipe);
+    for (const [name, value] of Object.entries(jobDefaults.defaults[key])) {
+      // Selects (the split) take their options from the dataset: the tiny one has no test split.
+      if (await page.$eval(`#${name.replaceAll('_', '-')}`, (el) => el.tagName === 'SELECT')) continue;
+      assert.equal(await formValue(name), value, `${recipe}: ${name}`);
+    }
+  }
+  // Recipe 3 ("train with data augmentation") shows the server's epochs.
+  await page.selectOption('#recipe', 'train_augment');
+  assert.equal(Number(await page.inputValue('#epochs')), jobDefaults.defaults.train_augmented.epochs);
+  // A typed value survives switching recipes; "Reset to defaults" brings back the server's.
+  const typed = jobDefaults.defaults.train_augmented.epochs + 1;
+  await page.fill('#epochs', String(typed));
+  await page.selectOption('#recipe', 'extract_features');
+  await page.selectOption('#recipe', 'train_augment');
+  assert.equal(Number(await page.inputValue('#epochs')), typed);
+  await page.click('#reset-defaults');
+  assert.equal(Number(await page.inputValue('#epochs')), jobDefaults.defaults.train_augmented.epochs);
+  // The server's ranges bound the number fields.
+  const { minimum, maximum } = jobDefaults.limits.epochs;
+  assert.deepEqual(await page.$eval('#epochs', (el) => [el.min, el.max]), [String(minimum), String(maximum)]);
+});
+
+test('without the job defaults the form says why and cannot be submitted; it retries', async () => {
+  // A page of its own (its console is not watched: the refused request logs an error there).
+  const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    let refused = 0;
+    await other.route('**/v1/jobs/defaults', (route) => {
+      refused += 1;
+      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'defaults unavailable (test)' }) });
+    });
+    await other.goto(`${server.url}/`);
+    await other.waitForSelector('#form-error:not([hidden])', { timeout: 30_000 });
+    assert.match(await other.textContent('#form-error'), /defaults unavailable \(test\)/);
+    assert.equal(await other.isDisabled('#start-job'), true);
+    assert.equal(await other.isDisabled('#reset-defaults'), true);
+    assert.equal((await other.$$('#recipe-fields [data-field]')).length, 0, 'fields shown without defaults');
+    // Once the server answers, the form fills in and can be submitted.
+    await other.unroute('**/v1/jobs/defaults');
+    await other.waitForFunction(() => !document.querySelector('#start-job').disabled, null, { timeout: 30_000 });
+    assert.ok(refused >= 1);
+    assert.equal(await other.isHidden('#form-error'), true);
+  } finally {
+    await other.close();
+  }
+});
+
 test('extract features of the tiny dataset from the form', { timeout: EXTRACT_MS + 60_000 }, async () => {
   await page.selectOption('#recipe', 'extract_features');
   await page.selectOption('#dataset', 'tiny');
-  assert.equal(await page.inputValue('#image-size'), '150');
-  assert.equal(await page.inputValue('#batch-size'), '20');
+  assert.equal(Number(await page.inputValue('#image-size')), jobDefaults.defaults.extract_features.image_size);
+  assert.equal(Number(await page.inputValue('#batch-size')), jobDefaults.defaults.extract_features.batch_size);
   extractId = await startJobFromForm();
   await waitForJob(extractId, EXTRACT_MS);
 });
@@ -204,7 +283,7 @@ test(`train on the features for ${EPOCHS} epochs; the accuracy chart fills as ep
   await page.selectOption('#dataset', 'tiny');
   // The features picker is filled from the job list: it offers the job that just succeeded.
   await page.waitForFunction((id) => document.querySelector('#features')?.value === id, extractId, { timeout: 30_000 });
-  assert.equal(await page.inputValue('#learning-rate'), '2e-5');
+  assert.equal(Number(await page.inputValue('#learning-rate')), jobDefaults.defaults.train_on_features.learning_rate);
   await page.fill('#epochs', String(EPOCHS));
   trainId = await startJobFromForm();
 
@@ -262,9 +341,11 @@ test('a photo from the test split is classified as cats or dogs', { timeout: PRE
   assert.ok(CLASSES.includes(label), `label ${JSON.stringify(label)} is neither cats nor dogs`);
 });
 
-test('screenshot of the finished job with its curves, and no console errors', async () => {
+test('screenshot of the finished job with its curves, and no console errors', async (t) => {
   assert.equal(await page.evaluate(() => window.vggserve.state.selected), trainId);
-  fs.mkdirSync(path.join(REPO, 'docs'), { recursive: true });
-  await page.screenshot({ path: path.join(REPO, 'docs', 'dashboard.png'), fullPage: true });
+  // Into bench-out/ (ignored by git): a test run never changes a tracked file.
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  t.diagnostic(`screenshot: ${path.relative(REPO, SCREENSHOT)}`);
   assert.deepEqual(consoleErrors, [], 'the page logged errors');
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the dashboard's browser test (dashboard.test.mjs) against the real server, first installing
 # what it needs and a fresh machine lacks: Debian's Chromium and the pinned playwright-core.
-# Needs target/release/vggserve (make build) and VGGSERVE_SHARED (the Makefile sets it).
+# Needs target/release/vggserve (make build), or another binary named by VGGSERVE_BIN, and
+# VGGSERVE_SHARED (the Makefile sets it). Its screenshot goes to bench-out/dashboard-test.png.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

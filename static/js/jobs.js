@@ -1,0 +1,149 @@
+// The job list: polled every 2 s (GET /v1/jobs), rows kept by job id and updated in place so a
+// click or a focused checkbox is never lost to a re-render; keeping the runs on the charts
+// current as jobs progress and finish; re-reading one job in full; cancelling a job.
+
+import { api, setConn } from './api.js';
+import { $, h, fmtAge, isTerminal, jobLabel, shortId, statusText } from './dom.js';
+import { state, mergeJob } from './state.js';
+import { refreshFormPickers } from './form.js';
+import { closeStream, flashDetailError, renderDetail, resetProgress, selectJob, setLive } from './detail.js';
+import { toggleCompare, updateCharts } from './curves.js';
+import { loadModels } from './models.js';
+
+const POLL_MS = 2000;
+
+function jobRow(job) {
+  let row = state.jobRows.get(job.id);
+  if (row) return row;
+  const compare = h('input', {
+    type: 'checkbox', 'data-testid': 'job-compare', 'aria-label': `Compare job ${job.id}`,
+    onchange: (e) => toggleCompare(job.id, e.target.checked),
+  });
+  const parts = {
+    compare,
+    kind: h('span', { class: 'kind' }),
+    id: h('span', { class: 'jid' }, shortId(job.id)),
+    dataset: h('span', { class: 'ds', 'data-testid': 'job-dataset' }),
+    status: h('span', { class: 'status', 'data-testid': 'job-status' }),
+    progress: h('span', { class: 'prog', 'data-testid': 'job-progress' }),
+    age: h('time', { class: 'age' }),
+    cancel: h('button', {
+      type: 'button', class: 'secondary small', 'data-testid': 'job-cancel',
+      'aria-label': `Cancel job ${job.id}`, onclick: () => cancelJob(job.id),
+    }, 'Cancel'),
+  };
+  parts.select = h('button', {
+    type: 'button', class: 'job-select', 'data-testid': 'job-select', title: job.id,
+    onclick: () => selectJob(job.id),
+  }, parts.kind, ' ', parts.id);
+  const li = h('li', { class: 'job', 'data-testid': 'job-row', 'data-job-id': job.id },
+    h('label', { class: 'cmp' }, compare, h('span', { class: 'cmp-text' }, 'compare')),
+    parts.select, parts.dataset, parts.status, parts.progress, parts.age,
+    h('span', { class: 'cancel-cell' }, parts.cancel));
+  row = { li, parts };
+  state.jobRows.set(job.id, row);
+  return row;
+}
+
+function progressText(p) {
+  if (!p || !p.total) return '—';
+  return `${p.done}/${p.total} ${p.unit ?? ''}`.trim();
+}
+
+export function renderJobs() {
+  const list = $('#job-list');
+  const ids = new Set(state.jobs.map((j) => j.id));
+  for (const [id, row] of state.jobRows) {
+    if (!ids.has(id)) {
+      row.li.remove();
+      state.jobRows.delete(id);
+    }
+  }
+  state.jobs.forEach((job, i) => {
+    const { li, parts } = jobRow(job);
+    li.dataset.status = job.status;
+    parts.kind.textContent = jobLabel(job);
+    parts.dataset.textContent = job.dataset ?? '—';
+    parts.status.textContent = statusText(job.status);
+    parts.status.className = `status status-${job.status}`;
+    parts.progress.textContent = progressText(job.progress);
+    parts.age.textContent = fmtAge(job.created_at);
+    parts.age.dateTime = job.created_at ?? '';
+    parts.age.title = job.created_at ? new Date(job.created_at).toLocaleString() : '';
+    parts.cancel.hidden = isTerminal(job.status);
+    parts.compare.checked = state.compare.has(job.id);
+    const selected = job.id === state.selected;
+    li.classList.toggle('selected', selected);
+    if (selected) parts.select.setAttribute('aria-current', 'true');
+    else parts.select.removeAttribute('aria-current');
+    // Move only rows that are out of place: moving a node would take the focus away from it.
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
+  });
+  $('#jobs-empty').hidden = state.jobs.length > 0;
+}
+
+export async function pollJobs() {
+  clearTimeout(state.pollTimer);
+  try {
+    const before = new Map(state.jobs.map((j) => [j.id, j.status]));
+    state.jobs = await api('/v1/jobs');
+    setConn('ok', `connected · updated ${new Date().toLocaleTimeString()}`);
+    renderJobs();
+    refreshFormPickers();
+    let finished = false;
+    for (const job of state.jobs) {
+      const was = before.get(job.id);
+      if (was && was !== job.status && isTerminal(job.status)) finished = true;
+      // Keep runs on the charts current. The selected job is fed by its event stream; compared
+      // jobs are re-read while they run. A run that finished is read once more in full, also
+      // when its stream missed the end (then the stream is closed here).
+      const run = state.runs.get(job.id);
+      if (run) {
+        const knewFinished = isTerminal(run.job.status);
+        mergeJob(job);
+        const streaming = state.stream && state.stream.id === job.id;
+        if (isTerminal(job.status)) {
+          if (!knewFinished) {
+            if (streaming) {
+              closeStream();
+              setLive('finished');
+              resetProgress();
+            }
+            refreshRun(job.id);
+          }
+        } else if (!streaming) {
+          refreshRun(job.id);
+        }
+      }
+    }
+    if (finished) loadModels();
+    renderDetail();
+  } catch (e) {
+    if (e.status !== 401) setConn('bad', `server unreachable or failing (${e.message}); retrying`);
+  } finally {
+    // Polls started out of turn (after a submit, say) must not leave two timer chains behind.
+    clearTimeout(state.pollTimer);
+    state.pollTimer = setTimeout(pollJobs, POLL_MS);
+  }
+}
+
+/** Re-read one job in full (GET /v1/jobs/{id}, with all its epochs) into its run. */
+export async function refreshRun(id) {
+  try {
+    mergeJob(await api(`/v1/jobs/${encodeURIComponent(id)}`));
+    updateCharts();
+    if (id === state.selected) renderDetail();
+  } catch {
+    // The next poll tries again; a vanished job simply keeps the points it had.
+  }
+}
+
+export async function cancelJob(id) {
+  try {
+    const job = await api(`/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+    if (job && job.id) mergeJob(job);
+  } catch (e) {
+    flashDetailError(`Cancel ${shortId(id)}: ${e.message}`);
+  }
+  pollJobs();
+}

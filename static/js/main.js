@@ -1,0 +1,57 @@
+// The dashboard's entry module (index.html loads it): wires the page's controls to the views,
+// starts the loads and the polling, and exposes window.vggserve for tests and the console.
+// Plain ES modules, no framework, no build step; the only dependency is uPlot (window.uPlot,
+// vendored in vendor/uplot/ and loaded by index.html before this module).
+
+import { signIn } from './api.js';
+import { $, h } from './dom.js';
+import { state } from './state.js';
+import { buildRecipeFields, describeDataset, loadDatasets, loadDefaults, refreshFormPickers, submitJob } from './form.js';
+import { VGG16_CONV_LAYERS } from './recipes.js';
+import { pollJobs } from './jobs.js';
+import { selectJob } from './detail.js';
+import { followChartWidth, rebuildCharts, smooth, updateCharts } from './curves.js';
+import { loadModels } from './models.js';
+import { setUpPredict } from './predict.js';
+
+function init() {
+  document.body.append(h('datalist', { id: 'vgg-layers' }, VGG16_CONV_LAYERS.map((l) => h('option', { value: l }))));
+  $('#recipe').addEventListener('change', () => buildRecipeFields());
+  $('#dataset').addEventListener('change', () => {
+    describeDataset();
+    refreshFormPickers();
+  });
+  $('#reset-defaults').addEventListener('click', () => buildRecipeFields(true));
+  $('#job-form').addEventListener('submit', submitJob);
+  $('#sign-in').addEventListener('click', () => {
+    signIn().then((ok) => ok && (pollJobs(), loadModels(), state.datasets.length || loadDatasets(), loadDefaults()));
+  });
+  const slider = $('#smoothing');
+  slider.addEventListener('input', () => {
+    state.smoothing = Number(slider.value);
+    $('#smoothing-value').textContent = state.smoothing.toFixed(2);
+    updateCharts();
+  });
+  state.smoothing = Number(slider.value);
+  $('#smoothing-value').textContent = state.smoothing.toFixed(2);
+  buildRecipeFields(); // a "loading" note until the server's job defaults are in
+  setUpPredict();
+  rebuildCharts();
+  followChartWidth();
+  // Browsers slow timers down in hidden tabs: refresh at once when the tab is shown again.
+  document.addEventListener('visibilitychange', () => !document.hidden && pollJobs());
+
+  loadDefaults(); // enables "Start job" and "Reset to defaults" once the form is built
+  loadDatasets();
+  loadModels();
+  pollJobs();
+  setInterval(loadModels, 15000); // models also change through other clients
+  const m = /^#job=(.+)$/.exec(location.hash);
+  if (m) selectJob(decodeURIComponent(m[1]));
+}
+
+// For tests and the console: the live charts (uPlot instances: chart.data[1] is the selected
+// job's raw training series, chart.data[2] its smoothed one), the state and the smoother.
+window.vggserve = { charts: state.charts, state, smooth, selectJob };
+
+init();

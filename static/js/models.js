@@ -1,0 +1,75 @@
+// The models panel: the list of trained models (GET /v1/models), making one the default,
+// deleting one (two clicks), "Evaluate…" (fills the form), and the predict panel's model picker.
+
+import { api } from './api.js';
+import { $, h, fillSelect, fmtAge, modelLabel, pct, RECIPE_NAMES, shortId, showError } from './dom.js';
+import { state } from './state.js';
+import { prefillEvaluate, refreshFormPickers } from './form.js';
+
+export async function loadModels() {
+  try {
+    state.models = await api('/v1/models');
+    $('#models-error').hidden = true;
+  } catch (e) {
+    showError('#models-error', e.message);
+    return;
+  }
+  const signature = JSON.stringify(state.models);
+  if (signature === state.modelsSignature) return;
+  state.modelsSignature = signature;
+  renderModels();
+  refreshFormPickers();
+  fillSelect($('#predict-model'), state.models.map((m) => ({ value: m.id, label: modelLabel(m) })), { placeholder: 'Server default' });
+}
+
+function renderModels() {
+  const body = $('#model-list');
+  body.replaceChildren(...state.models.map((m) => {
+    const del = h('button', { type: 'button', class: 'secondary small danger', 'data-testid': 'model-delete', 'aria-label': `Delete model ${m.id}` }, 'Delete');
+    // Two clicks to delete: the first arms the button for a few seconds.
+    del.addEventListener('click', async () => {
+      if (!del.dataset.armed) {
+        del.dataset.armed = '1';
+        del.textContent = 'Really delete?';
+        setTimeout(() => {
+          delete del.dataset.armed;
+          del.textContent = 'Delete';
+        }, 4000);
+        return;
+      }
+      try {
+        await api(`/v1/models/${encodeURIComponent(m.id)}`, { method: 'DELETE' });
+      } catch (e) {
+        showError('#models-error', e.message);
+      }
+      loadModels();
+    });
+    return h('tr', { 'data-testid': 'model-row', 'data-model-id': m.id, class: m.is_default ? 'is-default' : null },
+      h('th', { scope: 'row', 'data-label': 'Model' },
+        h('span', { class: 'mid', title: m.id }, shortId(m.id)),
+        m.is_default ? h('span', { class: 'badge', 'data-testid': 'model-is-default' }, '★ default') : null,
+        h('span', { class: 'sub' }, m.created_at ? fmtAge(m.created_at) : '')),
+      h('td', { 'data-label': 'Recipe' }, RECIPE_NAMES[m.recipe] ?? m.recipe ?? '—'),
+      h('td', { 'data-label': 'Dataset' }, m.dataset ?? '—'),
+      h('td', { 'data-label': 'Val acc', 'data-testid': 'model-val-acc' }, pct(m.metrics?.val_acc)),
+      h('td', { 'data-label': 'Test acc', 'data-testid': 'model-test-acc' }, m.test_metrics ? pct(m.test_metrics.acc) : h('span', { class: 'sub' }, 'not evaluated')),
+      h('td', { 'data-label': 'Actions', class: 'actions-cell' },
+        h('button', {
+          type: 'button', class: 'secondary small', 'data-testid': 'model-default', disabled: m.is_default,
+          onclick: async () => {
+            try {
+              await api(`/v1/models/${encodeURIComponent(m.id)}/default`, { method: 'PUT' });
+            } catch (e) {
+              showError('#models-error', e.message);
+            }
+            loadModels();
+          },
+        }, m.is_default ? 'Default' : 'Make default'),
+        h('button', {
+          type: 'button', class: 'secondary small', 'data-testid': 'model-evaluate',
+          onclick: () => prefillEvaluate(m),
+        }, 'Evaluate…'),
+        del));
+  }));
+  $('#models-empty').hidden = state.models.length > 0;
+}

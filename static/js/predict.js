@@ -1,0 +1,84 @@
+// The predict panel: each chosen or dropped photo is one `image` part of a multipart
+// POST /v1/predict (with the picked model, or the server's default); the answer's predictions
+// come back in the same order and fill one card per photo (label and per-class bars).
+
+import { api } from './api.js';
+import { $, h, modelLabel, pct, showError } from './dom.js';
+import { state } from './state.js';
+
+async function predict(files) {
+  files = files.filter((f) => f.type.startsWith('image/') || /\.(jpe?g|png|gif|bmp|webp)$/i.test(f.name));
+  if (!files.length) return;
+  const shown = state.predict;
+  shown.lastFiles = files;
+  const errEl = $('#predict-error');
+  errEl.hidden = true;
+  for (const u of shown.thumbUrls) URL.revokeObjectURL(u);
+  shown.thumbUrls = files.map((f) => URL.createObjectURL(f));
+  const cards = files.map((f, i) => {
+    const card = h('li', { class: 'pred pending', 'data-testid': 'prediction' },
+      h('img', { src: shown.thumbUrls[i], alt: f.name }),
+      h('div', { class: 'pred-body' },
+        h('p', { class: 'pred-label', 'data-testid': 'prediction-label' }, '…'),
+        h('p', { class: 'fname', title: f.name }, f.name)));
+    return card;
+  });
+  $('#predictions').replaceChildren(...cards);
+  const model = $('#predict-model').value;
+  $('#predict-status').textContent = `Classifying ${files.length} photo${files.length > 1 ? 's' : ''}…`;
+  const form = new FormData();
+  for (const f of files) form.append('image', f, f.name);
+  try {
+    const res = await api(`/v1/predict${model ? `?model=${encodeURIComponent(model)}` : ''}`, { method: 'POST', body: form });
+    (res.predictions ?? []).forEach((p, i) => cards[i] && fillPrediction(cards[i], p));
+    const used = state.models.find((m) => m.id === res.model);
+    $('#predict-status').textContent = `Classified by model ${used ? modelLabel(used) : res.model}.`;
+  } catch (e) {
+    showError('#predict-error', e.message);
+    $('#predict-status').textContent = '';
+    for (const c of cards) {
+      c.classList.remove('pending');
+      c.querySelector('.pred-label').textContent = 'not classified';
+    }
+  }
+}
+
+function fillPrediction(card, p) {
+  card.classList.remove('pending');
+  card.querySelector('.pred-label').textContent = p.label;
+  card.dataset.label = p.label;
+  const scores = Object.entries(p.scores ?? { [p.label]: p.probability });
+  const bars = h('div', { class: 'bars' }, scores.map(([cls, v]) => {
+    const top = cls === p.label;
+    return h('div', { class: `bar-row${top ? ' top' : ''}` },
+      h('span', { class: 'bar-name' }, `${top ? '✓ ' : ''}${cls}`),
+      h('span', { class: 'bar-pct', 'data-testid': top ? 'prediction-probability' : null }, pct(v)),
+      h('span', { class: 'bar', role: 'img', 'aria-label': `${cls} ${pct(v)}` },
+        h('span', { class: 'bar-fill', style: `width: ${Math.max(0, Math.min(1, v)) * 100}%` })));
+  }));
+  card.querySelector('.pred-body').insertBefore(bars, card.querySelector('.fname'));
+}
+
+export function setUpPredict() {
+  const input = $('#predict-files');
+  input.addEventListener('change', () => {
+    predict([...input.files]);
+    input.value = ''; // so choosing the same photo again still fires "change"
+  });
+  const zone = $('#drop-zone');
+  for (const type of ['dragenter', 'dragover']) {
+    zone.addEventListener(type, (e) => {
+      e.preventDefault();
+      zone.classList.add('over');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) zone.addEventListener(type, () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    predict([...(e.dataTransfer?.files ?? [])]);
+  });
+  // A photo dropped next to the zone would make the browser navigate away to it.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+  $('#predict-model').addEventListener('change', () => state.predict.lastFiles.length && predict(state.predict.lastFiles));
+}

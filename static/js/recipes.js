@@ -1,0 +1,106 @@
+// The recipes and their fields: what the form sends for each of Chollet's recipes, how each
+// field looks, and the server's side of it (GET /v1/jobs/defaults, kept in state.defaults):
+// which fields a recipe shows, their starting values and their ranges. No value or range of
+// the server's is repeated here.
+
+import { state } from './state.js';
+
+// How each field looks. Which fields a recipe shows, their starting values and their ranges
+// come from the server; a parameter the server declares that is not listed here still shows,
+// as a plain field of its value's type.
+const FIELDS = {
+  features: { label: 'Extracted features', type: 'select', help: 'A succeeded “extract features” job on this dataset.' },
+  from_model: { label: 'Start from model', type: 'select', help: 'Usually the model of recipe 3 (augmentation).' },
+  model: { label: 'Model', type: 'select' },
+  split: { label: 'Split', type: 'select' },
+  image_size: { label: 'Image size (px)', type: 'int', help: 'Photos are resized to this square size.' },
+  epochs: { label: 'Epochs', type: 'int' },
+  steps_per_epoch: { label: 'Steps per epoch', type: 'int', help: 'Augmented batches per epoch.' },
+  validation_steps: { label: 'Validation steps', type: 'int' },
+  batch_size: { label: 'Batch size', type: 'int' },
+  learning_rate: { label: 'Learning rate', type: 'float', help: 'RMSprop step size.' },
+  unfreeze_from: { label: 'Unfreeze from layer', type: 'text', list: 'vgg-layers', help: 'This layer and every later one are trained.' },
+  augment: { label: 'Augment photos', type: 'bool', help: 'Train on randomly augmented photos.' },
+  // A seed is an unsigned integer; the server declares no other range for it.
+  seed: { label: 'Seed', type: 'int', range: { minimum: 0 }, optional: true, placeholder: 'server default', help: 'The same seed repeats a run exactly.' },
+};
+
+// Chollet's recipes. `defaults` names the server's entry in GET /v1/jobs/defaults; `ref` is the
+// required reference to an earlier result (no default: the user picks one); `order` only lays
+// the fields out (a field the server does not declare is never shown). Fields are flat in the
+// request body next to kind and dataset.
+export const RECIPES = {
+  extract_features: {
+    kind: 'extract_features',
+    defaults: 'extract_features',
+    help: 'Runs every photo once through the frozen VGG16 convolutional base and stores the features.',
+    order: ['image_size', 'batch_size'],
+  },
+  train_features: {
+    kind: 'train',
+    defaults: 'train_on_features', // no image_size: the server takes it from the features job
+    ref: 'features',
+    help: 'Trains a small dense classifier on stored features: fast, but no augmentation.',
+    order: ['epochs', 'batch_size', 'learning_rate', 'seed'],
+  },
+  train_augment: {
+    kind: 'train',
+    fixed: { augment: true },
+    defaults: 'train_augmented',
+    help: 'Trains a classifier on top of the frozen base, with randomly augmented photos.',
+    order: ['epochs', 'steps_per_epoch', 'validation_steps', 'batch_size', 'learning_rate', 'image_size', 'seed'],
+  },
+  fine_tune: {
+    kind: 'fine_tune',
+    defaults: 'fine_tune',
+    ref: 'from_model',
+    help: 'Unfreezes the top of the base and trains it together with a trained classifier.',
+    order: ['epochs', 'steps_per_epoch', 'validation_steps', 'batch_size', 'learning_rate', 'unfreeze_from', 'augment', 'image_size', 'seed'],
+  },
+  evaluate: {
+    kind: 'evaluate',
+    defaults: 'evaluate',
+    ref: 'model',
+    help: 'Measures loss and accuracy of a model on one split (the test split for the final number).',
+    order: ['split', 'batch_size'],
+  },
+};
+
+export const VGG16_CONV_LAYERS = [1, 2, 3, 4, 5].flatMap((b) =>
+  (b <= 2 ? [1, 2] : [1, 2, 3]).map((c) => `block${b}_conv${c}`));
+
+export const fieldId = (name) => name.replaceAll('_', '-');
+export const serverDefaults = (recipe) => state.defaults?.defaults[RECIPES[recipe].defaults] ?? {};
+// The server's range for a field ({minimum, maximum, exclusive_minimum, exclusive_maximum}).
+export const rangeOf = (name) => ({ ...FIELDS[name]?.range, ...state.defaults?.limits[name] });
+
+function fieldSpec(name, value) {
+  if (FIELDS[name]) return FIELDS[name];
+  const type = typeof value === 'boolean' ? 'bool'
+    : typeof value === 'number' ? (Number.isInteger(value) ? 'int' : 'float') : 'text';
+  return { label: name.replaceAll('_', ' '), type };
+}
+
+/** The fields a recipe shows: its reference field, then the keys of its server defaults. */
+export function recipeFields(recipe) {
+  const spec = RECIPES[recipe];
+  const defaults = serverDefaults(recipe);
+  const rank = (name) => (spec.order.includes(name) ? spec.order.indexOf(name) : Infinity);
+  const names = Object.keys(defaults).sort((a, b) => rank(a) - rank(b));
+  if (spec.ref) names.unshift(spec.ref);
+  return names.map((name) => ({ name, f: fieldSpec(name, defaults[name]), value: defaults[name] ?? '' }));
+}
+
+export const inRange = (v, r) => !((r.minimum != null && v < r.minimum) || (r.maximum != null && v > r.maximum)
+  || (r.exclusive_minimum != null && v <= r.exclusive_minimum) || (r.exclusive_maximum != null && v >= r.exclusive_maximum));
+
+/** "a whole number from 1 to 1000", "a number > 0 and ≤ 1": what a field accepts, in words. */
+export function rangeWords(f, r) {
+  const what = f.type === 'int' ? 'a whole number' : 'a number';
+  if (r.minimum != null && r.exclusive_minimum == null && r.exclusive_maximum == null) return `${what} from ${r.minimum} to ${r.maximum ?? '∞'}`;
+  const bounds = [
+    r.exclusive_minimum != null && `> ${r.exclusive_minimum}`, r.minimum != null && `≥ ${r.minimum}`,
+    r.maximum != null && `≤ ${r.maximum}`, r.exclusive_maximum != null && `< ${r.exclusive_maximum}`,
+  ].filter(Boolean);
+  return [what, bounds.join(' and ')].filter(Boolean).join(' ');
+}
