@@ -2,10 +2,12 @@
 // drawn with uPlot, Chollet's smoothing (an exponential moving average), marker shapes and
 // dashes per run, captions for empty charts, and following the panel's width.
 // uPlot is a classic script (vendor/uplot/) that index.html loads first: window.uPlot.
+// Emits nothing. Handles: job-selected and compare-changed (rebuild the charts for the new set
+// of runs), run-updated (new points for a run).
 
+import { on } from './bus.js';
 import { $, jobLabel, shortId } from './dom.js';
 import { state, runFor } from './state.js';
-import { refreshRun } from './jobs.js';
 
 const uPlot = window.uPlot;
 
@@ -169,13 +171,6 @@ function captionCharts(runs) {
   }
 }
 
-export function toggleCompare(id, on) {
-  if (on) state.compare.add(id);
-  else state.compare.delete(id);
-  if (on) refreshRun(id);
-  rebuildCharts();
-}
-
 /** uPlot draws on a canvas of a fixed size: follow the width of the panel. */
 export function followChartWidth() {
   const resizer = new ResizeObserver(() => {
@@ -194,3 +189,7 @@ export function followChartWidth() {
   });
   resizer.observe($('#chart-acc').parentElement);
 }
+
+on('job-selected', () => rebuildCharts());
+on('compare-changed', () => rebuildCharts());
+on('run-updated', () => updateCharts());

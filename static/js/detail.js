@@ -1,12 +1,15 @@
 // The selected job: selecting one (and the #job= address), its live event stream (SSE), the
 // progress bar with rate and ETA, and the detail view (facts, error, Cancel button).
+// Emits: job-selected (state.selected changed), run-updated (the job read in full, or an epoch
+// from the stream), cancel-job (its Cancel button), refresh-run, refresh-jobs and refresh-models
+// (the stream saw the job end, or failed).
+// Handles: select-job, run-updated and jobs-changed (re-render the view), run-finished (end the
+// stream of a job a poll saw finish), cancel-failed (show the error).
 
 import { api, withToken } from './api.js';
+import { emit, on } from './bus.js';
 import { $, h, fmtDuration, fmtObject, isTerminal, jobLabel, num, pct, statusText } from './dom.js';
 import { state, mergeJob, runFor } from './state.js';
-import { cancelJob, pollJobs, refreshRun, renderJobs } from './jobs.js';
-import { rebuildCharts, updateCharts } from './curves.js';
-import { loadModels } from './models.js';
 
 export function closeStream() {
   if (!state.stream) return;
@@ -25,9 +28,8 @@ export async function selectJob(id) {
   state.selected = id;
   history.replaceState(null, '', `#job=${encodeURIComponent(id)}`);
   runFor(id);
-  renderJobs();
   renderDetail();
-  rebuildCharts();
+  emit('job-selected', { id }); // the job list marks it, the charts are rebuilt for it
   try {
     mergeJob(await api(`/v1/jobs/${encodeURIComponent(id)}`));
   } catch (e) {
@@ -36,8 +38,7 @@ export async function selectJob(id) {
   }
   if (state.selected !== id) return; // the user picked another job meanwhile
   const run = state.runs.get(id);
-  renderDetail();
-  updateCharts();
+  emit('run-updated', { id }); // this view and the charts
   if (run.job.progress && run.job.status === 'running') showProgress(run.job.progress);
   if (isTerminal(run.job.status)) setLive('finished');
   else if (!state.stream) openStream(id);
@@ -60,8 +61,7 @@ function openStream(id) {
     const e = parse(ev);
     if (!e || e.epoch == null) return;
     run.epochs.set(e.epoch, e); // keyed by epoch number: history replayed on reconnect is no duplicate
-    updateCharts();
-    renderDetail();
+    emit('run-updated', { id }); // the charts and this view
   });
   es.addEventListener('progress', (ev) => {
     const p = parse(ev);
@@ -79,9 +79,9 @@ function openStream(id) {
       closeStream();
       setLive('finished');
       resetProgress();
-      refreshRun(id); // final result, model id, timestamps
-      pollJobs();
-      loadModels();
+      emit('refresh-run', { id }); // final result, model id, timestamps
+      emit('refresh-jobs');
+      emit('refresh-models');
     }
     renderDetail();
   });
@@ -94,7 +94,7 @@ function openStream(id) {
       // api() first lets a 401 ask for a token, which the next connection then carries.
       setLive('disconnected, retrying in 3 s');
       es.close();
-      refreshRun(id);
+      emit('refresh-run', { id });
       stream.retry = setTimeout(() => {
         if (state.stream && state.stream.es === es) {
           state.stream = null;
@@ -165,7 +165,7 @@ function detailView() {
     status: h('span', { 'data-testid': 'detail-status' }),
     cancel: h('button', {
       type: 'button', class: 'secondary small', 'data-testid': 'detail-cancel',
-      onclick: () => state.selected && cancelJob(state.selected),
+      onclick: () => state.selected && emit('cancel-job', { id: state.selected }),
     }, 'Cancel job'),
     live: h('span', { id: 'live-state', 'data-testid': 'live-state' }, '—'),
     facts: h('dl', { class: 'facts' }),
@@ -222,3 +222,14 @@ export function renderDetail() {
   view.error.textContent = job.error ? `✗ ${job.error}` : '';
   view.error.hidden = !job.error;
 }
+
+on('select-job', ({ id }) => selectJob(id));
+on('run-updated', ({ id }) => id === state.selected && renderDetail());
+on('jobs-changed', () => renderDetail());
+on('run-finished', ({ id }) => {
+  if (state.stream?.id !== id) return;
+  closeStream();
+  setLive('finished');
+  resetProgress();
+});
+on('cancel-failed', ({ message }) => flashDetailError(message));

@@ -2,12 +2,13 @@
 // nothing can be submitted before), building the recipe's fields from them (recipes.js), the
 // pickers filled from the API (datasets, features jobs, models, splits), its errors, reading
 // and submitting POST /v1/jobs, and "Evaluate…" prefilling it.
+// Emits: job-created and select-job (a job was submitted).
+// Handles: jobs-changed and models-changed (refill the pickers), evaluate-model (prefill).
 
 import { api } from './api.js';
+import { emit, on } from './bus.js';
 import { $, h, fillSelect, shortId, modelLabel } from './dom.js';
 import { state } from './state.js';
-import { renderJobs } from './jobs.js';
-import { selectJob } from './detail.js';
 import {
   RECIPES, fieldId, inRange, rangeOf, rangeWords, recipeFields, serverDefaults,
 } from './recipes.js';
@@ -173,9 +174,8 @@ export async function submitJob(ev) {
   button.disabled = true; // no double submissions while the request is in flight
   try {
     const job = await api('/v1/jobs', { method: 'POST', json: body });
-    state.jobs = [job, ...state.jobs.filter((j) => j.id !== job.id)];
-    renderJobs();
-    selectJob(job.id);
+    emit('job-created', { job }); // listed at once, before the next poll
+    emit('select-job', { id: job.id });
   } catch (e) {
     showFormError(e.message, e.field);
   } finally {
@@ -227,3 +227,7 @@ export function prefillEvaluate(m) {
   $('#jobs-panel').scrollIntoView({ behavior: 'smooth', block: 'start' });
   $('#start-job').focus({ preventScroll: true });
 }
+
+on('jobs-changed', () => refreshFormPickers());
+on('models-changed', () => refreshFormPickers());
+on('evaluate-model', ({ model }) => prefillEvaluate(model));

@@ -1,16 +1,27 @@
 // The job list: polled every 2 s (GET /v1/jobs), rows kept by job id and updated in place so a
 // click or a focused checkbox is never lost to a re-render; keeping the runs on the charts
-// current as jobs progress and finish; re-reading one job in full; cancelling a job.
+// current as jobs progress and finish; re-reading one job in full; cancelling a job; the
+// "compare" boxes (state.compare).
+// Emits: select-job (a row clicked), compare-changed (a compare box), jobs-changed (after each
+// poll), run-finished (a poll saw an open run's job finish), run-updated (a job re-read in full),
+// refresh-models (a job finished), cancel-failed.
+// Handles: job-selected and job-created (re-render the list), cancel-job, refresh-jobs,
+// refresh-run.
 
 import { api, setConn } from './api.js';
+import { emit, on } from './bus.js';
 import { $, h, fmtAge, isTerminal, jobLabel, shortId, statusText } from './dom.js';
 import { state, mergeJob } from './state.js';
-import { refreshFormPickers } from './form.js';
-import { closeStream, flashDetailError, renderDetail, resetProgress, selectJob, setLive } from './detail.js';
-import { toggleCompare, updateCharts } from './curves.js';
-import { loadModels } from './models.js';
 
 const POLL_MS = 2000;
+
+/** A compare box: overlay the job's run on the charts (read in full first), or take it off. */
+function toggleCompare(id, checked) {
+  if (checked) state.compare.add(id);
+  else state.compare.delete(id);
+  if (checked) refreshRun(id);
+  emit('compare-changed');
+}
 
 function jobRow(job) {
   let row = state.jobRows.get(job.id);
@@ -34,7 +45,7 @@ function jobRow(job) {
   };
   parts.select = h('button', {
     type: 'button', class: 'job-select', 'data-testid': 'job-select', title: job.id,
-    onclick: () => selectJob(job.id),
+    onclick: () => emit('select-job', { id: job.id }),
   }, parts.kind, ' ', parts.id);
   const li = h('li', { class: 'job', 'data-testid': 'job-row', 'data-job-id': job.id },
     h('label', { class: 'cmp' }, compare, h('span', { class: 'cmp-text' }, 'compare')),
@@ -89,7 +100,6 @@ export async function pollJobs() {
     state.jobs = await api('/v1/jobs');
     setConn('ok', `connected · updated ${new Date().toLocaleTimeString()}`);
     renderJobs();
-    refreshFormPickers();
     let finished = false;
     for (const job of state.jobs) {
       const was = before.get(job.id);
@@ -104,11 +114,7 @@ export async function pollJobs() {
         const streaming = state.stream && state.stream.id === job.id;
         if (isTerminal(job.status)) {
           if (!knewFinished) {
-            if (streaming) {
-              closeStream();
-              setLive('finished');
-              resetProgress();
-            }
+            if (streaming) emit('run-finished', { id: job.id }); // ends the detail's event stream
             refreshRun(job.id);
           }
         } else if (!streaming) {
@@ -116,8 +122,8 @@ export async function pollJobs() {
         }
       }
     }
-    if (finished) loadModels();
-    renderDetail();
+    if (finished) emit('refresh-models');
+    emit('jobs-changed'); // the form's pickers and the detail view follow
   } catch (e) {
     if (e.status !== 401) setConn('bad', `server unreachable or failing (${e.message}); retrying`);
   } finally {
@@ -131,8 +137,7 @@ export async function pollJobs() {
 export async function refreshRun(id) {
   try {
     mergeJob(await api(`/v1/jobs/${encodeURIComponent(id)}`));
-    updateCharts();
-    if (id === state.selected) renderDetail();
+    emit('run-updated', { id });
   } catch {
     // The next poll tries again; a vanished job simply keeps the points it had.
   }
@@ -143,7 +148,16 @@ export async function cancelJob(id) {
     const job = await api(`/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
     if (job && job.id) mergeJob(job);
   } catch (e) {
-    flashDetailError(`Cancel ${shortId(id)}: ${e.message}`);
+    emit('cancel-failed', { id, message: `Cancel ${shortId(id)}: ${e.message}` });
   }
   pollJobs();
 }
+
+on('job-selected', () => renderJobs());
+on('job-created', ({ job }) => {
+  state.jobs = [job, ...state.jobs.filter((j) => j.id !== job.id)];
+  renderJobs();
+});
+on('cancel-job', ({ id }) => cancelJob(id));
+on('refresh-jobs', () => pollJobs());
+on('refresh-run', ({ id }) => refreshRun(id));

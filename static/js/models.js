@@ -1,10 +1,12 @@
 // The models panel: the list of trained models (GET /v1/models), making one the default,
 // deleting one (two clicks), "Evaluate…" (fills the form), and the predict panel's model picker.
+// Emits: models-changed (the list differs from the last one shown), evaluate-model ("Evaluate…").
+// Handles: refresh-models (re-read the list).
 
 import { api } from './api.js';
+import { emit, on } from './bus.js';
 import { $, h, fillSelect, fmtAge, modelLabel, pct, RECIPE_NAMES, shortId, showError } from './dom.js';
 import { state } from './state.js';
-import { prefillEvaluate, refreshFormPickers } from './form.js';
 
 export async function loadModels() {
   try {
@@ -18,7 +20,7 @@ export async function loadModels() {
   if (signature === state.modelsSignature) return;
   state.modelsSignature = signature;
   renderModels();
-  refreshFormPickers();
+  emit('models-changed'); // the form's model pickers
   fillSelect($('#predict-model'), state.models.map((m) => ({ value: m.id, label: modelLabel(m) })), { placeholder: 'Server default' });
 }
 
@@ -67,9 +69,11 @@ function renderModels() {
         }, m.is_default ? 'Default' : 'Make default'),
         h('button', {
           type: 'button', class: 'secondary small', 'data-testid': 'model-evaluate',
-          onclick: () => prefillEvaluate(m),
+          onclick: () => emit('evaluate-model', { model: m }),
         }, 'Evaluate…'),
         del));
   }));
   $('#models-empty').hidden = state.models.length > 0;
 }
+
+on('refresh-models', () => loadModels());

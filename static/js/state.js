@@ -1,7 +1,8 @@
 // The dashboard's one shared state object: what the API last said (jobs, models, datasets, job
 // defaults), what the user chose (selected job, compared jobs, smoothing), the learning curves of
 // every job seen (runs), and the views' own bookkeeping (sign-in, timers, the event stream, chart
-// and row caches). Every module reads and writes it here; no module keeps mutable variables.
+// and row caches). Every module reads and writes it here; no module keeps mutable variables
+// (bus.js's lists of event handlers are only filled in once, as the modules load).
 
 export const state = {
   jobs: [], // last GET /v1/jobs, newest first

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the dashboard's browser test (dashboard.test.mjs) against the real server, first installing
+# Runs the dashboard's import-graph check (imports.mjs: no cycles, no view importing another view)
+# and then its browser test (dashboard.test.mjs) against the real server, first installing
 # what it needs and a fresh machine lacks: Debian's Chromium and the pinned playwright-core.
 # Needs target/release/vggserve (make build), or another binary named by VGGSERVE_BIN, and
 # VGGSERVE_SHARED (the Makefile sets it). Its screenshot goes to bench-out/dashboard-test.png.
@@ -10,6 +11,9 @@ if ! command -v node >/dev/null; then
   echo "tests/dashboard/run.sh: node (>= 20) is needed and was not found" >&2
   exit 1
 fi
+
+# Cheap and needs neither a browser nor a server: fail fast on a broken module graph.
+node tests/dashboard/imports.mjs
 
 if [ ! -x /usr/bin/chromium ]; then
   echo "tests/dashboard/run.sh: installing Debian's chromium" >&2
