@@ -40,15 +40,15 @@ pub enum PredictError {
     Failed,
 }
 
-/// One request: images of one model, answered with the probability of the second class
-/// per image, in order.
+/// One request: images of one model, answered with every class's probability per image,
+/// in order.
 pub struct PredictCommand {
     pub model: ModelRecord,
     /// Decoded, resized HWC RGB images at the model's input size.
     pub images: Vec<Vec<u8>>,
     /// The request's span: the predictor logs each request's part in it.
     pub span: tracing::Span,
-    pub reply: oneshot::Sender<Result<Vec<f32>, PredictError>>,
+    pub reply: oneshot::Sender<Result<Vec<Vec<f32>>, PredictError>>,
 }
 
 /// What travels on the channel.
@@ -73,12 +73,12 @@ pub struct PredictorHandle {
 }
 
 impl PredictorHandle {
-    /// Probabilities of the second class, one per image, in order.
+    /// Every class's probability (in the model's class order), one row per image, in order.
     pub async fn predict(
         &self,
         model: ModelRecord,
         images: Vec<Vec<u8>>,
-    ) -> Result<Vec<f32>, PredictError> {
+    ) -> Result<Vec<Vec<f32>>, PredictError> {
         let (reply, answer) = oneshot::channel();
         let command = PredictCommand {
             model,
@@ -280,18 +280,26 @@ impl Inference {
         model: &Classifier,
         config: &ModelConfig,
         images: &[&Vec<u8>],
-    ) -> anyhow::Result<Vec<f32>> {
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let classes = config.classes.len();
         let mut probabilities = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.config.max_batch.max(1)) {
             let chunk: Vec<Vec<u8>> = chunk.iter().map(|image| (*image).clone()).collect();
-            // [B, 3, S, S] → [B] probability of the second class
+            // [B, 3, S, S] → [B, classes] probabilities
             let x = images_to_tensor(
                 &chunk,
                 config.image_size as usize,
                 self.config.base.preprocessing,
                 &self.config.base.device,
             );
-            probabilities.extend(tensor_to_vec(model.predict(x))?);
+            let rows = tensor_to_vec(model.predict(x))?;
+            anyhow::ensure!(
+                rows.len() == chunk.len() * classes,
+                "the model gave {} probabilities for {} images of {classes} classes",
+                rows.len(),
+                chunk.len()
+            );
+            probabilities.extend(rows.chunks_exact(classes).map(<[f32]>::to_vec));
         }
         Ok(probabilities)
     }

@@ -1,6 +1,8 @@
 //! The dense classifier on top of the conv base: Flatten → Dense(256, ReLU) → Dropout →
-//! Dense(1). It outputs a logit; the sigmoid is applied by the loss (with logits, which is
-//! numerically stable) and at predict time.
+//! Dense(units). Two classes keep the seed's model, one unit (a sigmoid logit, binary
+//! cross-entropy); N > 2 classes get N units (softmax logits, categorical cross-entropy).
+//! It outputs logits: the loss applies the sigmoid or softmax itself (numerically stable),
+//! and `Classifier::predict` turns them into class probabilities.
 
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
@@ -16,6 +18,19 @@ pub struct HeadConfig {
     /// 0.5 in recipe 1; recipes 2 and 3 use none.
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// Output units ([`output_units`] of the class count); absent (models saved before
+    /// more than two classes were possible) means 1.
+    pub outputs: Option<usize>,
+}
+
+/// Output units for `classes` classes: one sigmoid unit for two (the seed's model), one
+/// softmax unit per class for more.
+pub fn output_units(classes: usize) -> usize {
+    if classes == 2 {
+        1
+    } else {
+        classes
+    }
 }
 
 #[derive(Module, Debug)]
@@ -26,6 +41,15 @@ pub struct DenseHead {
 }
 
 impl HeadConfig {
+    /// The head for `input` features and `classes` classes.
+    pub fn for_classes(input: usize, classes: usize) -> Self {
+        Self::new(input).with_outputs(Some(output_units(classes)))
+    }
+
+    pub fn units(&self) -> usize {
+        self.outputs.unwrap_or(1)
+    }
+
     /// Keras's defaults: Glorot-uniform kernels, zero biases.
     pub fn init(&self, device: &Device) -> DenseHead {
         let linear = |d_in, d_out| {
@@ -40,25 +64,25 @@ impl HeadConfig {
         DenseHead {
             hidden: linear(self.input, self.hidden),
             dropout: DropoutConfig::new(self.dropout).init(),
-            output: linear(self.hidden, 1),
+            output: linear(self.hidden, self.units()),
         }
     }
 }
 
 impl DenseHead {
-    /// [N, C, H, W] conv features → [N, 1] logits.
+    /// [N, C, H, W] conv features → [N, units] logits.
     pub fn forward(&self, features: Tensor<4>) -> Tensor<2> {
         // [N, C, H, W] → [N, C·H·W]
         let x = features.flatten(1, 3);
         self.forward_flat(x)
     }
 
-    /// [N, D] flattened features → [N, 1] logits.
+    /// [N, D] flattened features → [N, units] logits.
     pub fn forward_flat(&self, x: Tensor<2>) -> Tensor<2> {
         // [N, D] → [N, 256]
         let x = relu(self.hidden.forward(x));
         let x = self.dropout.forward(x);
-        // [N, 256] → [N, 1]
+        // [N, 256] → [N, units]
         self.output.forward(x)
     }
 }

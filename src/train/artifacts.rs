@@ -23,6 +23,9 @@ pub struct FeatureSet {
     pub features: Vec<f32>,
     pub shape: [usize; 4],
     pub labels: Vec<usize>,
+    /// Each sample's file, relative to its dataset's folder (empty in feature files written
+    /// before they were recorded: evaluations then name no photos).
+    pub files: Vec<String>,
     pub classes: Vec<String>,
     pub image_size: u32,
     pub weights_sha256: String,
@@ -68,6 +71,7 @@ pub fn write_features(path: &Path, set: &FeatureSet) -> anyhow::Result<()> {
         ("classes".to_string(), serde_json::to_string(&set.classes)?),
         ("image_size".to_string(), set.image_size.to_string()),
         ("weights_sha256".to_string(), set.weights_sha256.clone()),
+        ("files".to_string(), serde_json::to_string(&set.files)?),
     ]);
     write_f32_safetensors(
         path,
@@ -119,6 +123,11 @@ pub fn read_features(path: &Path) -> anyhow::Result<FeatureSet> {
             .parse()
             .with_context(|| format!("{}: unreadable `image_size`", path.display()))?,
         weights_sha256: field("weights_sha256")?.clone(),
+        files: match metadata.get("files") {
+            Some(files) => serde_json::from_str(files)
+                .with_context(|| format!("{}: unreadable `files`", path.display()))?,
+            None => Vec::new(),
+        },
     })
 }
 

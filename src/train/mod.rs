@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod augment;
+pub mod evaluation;
 pub mod feature_cache;
 pub mod fit;
 pub mod recipes;

@@ -41,10 +41,28 @@ pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
 
 /// Symlink the first photos of each class of the shared dataset into `<dir>/tiny`.
 pub fn make_tiny_dataset(datasets: &Path) {
-    let source = require("datasets/cats_and_dogs_small");
-    for (split, count) in TINY {
-        for class in ["cats", "dogs"] {
-            let dir = datasets.join("tiny").join(split).join(class);
+    link_dataset(
+        datasets,
+        "tiny",
+        "cats_and_dogs_small",
+        &["cats", "dogs"],
+        &TINY,
+    );
+}
+
+/// Symlink the first `count` photos (sorted by name) of each of `classes`, per split, of
+/// the shared dataset `source` into `<datasets>/<name>`.
+pub fn link_dataset(
+    datasets: &Path,
+    name: &str,
+    source: &str,
+    classes: &[&str],
+    splits: &[(&str, usize)],
+) {
+    let source = require(&format!("datasets/{source}"));
+    for &(split, count) in splits {
+        for class in classes {
+            let dir = datasets.join(name).join(split).join(class);
             std::fs::create_dir_all(&dir).unwrap();
             let mut files: Vec<PathBuf> = std::fs::read_dir(source.join(split).join(class))
                 .unwrap()

@@ -4,6 +4,7 @@
 #[path = "../common/shared.rs"]
 mod shared;
 
+mod classes;
 mod errors;
 mod health;
 mod helpers;

@@ -17,6 +17,7 @@ use crate::jobs::spec::{JobDefaults, JobParams, JobRequest, TrainParams};
 use crate::jobs::JobEvent;
 use crate::model::ModelConfig;
 use crate::store::{CancelOutcome, NewJob, StoreError};
+use crate::train::recipes::CLASSES;
 
 /// Queue a job. Every optional parameter defaults to the seed's value.
 #[utoipa::path(
@@ -136,12 +137,15 @@ async fn validate_references(state: &AppState, params: &JobParams) -> Result<(),
             for split in ["train", "validation"] {
                 dataset.split(split).map_err(dataset_error)?;
             }
-            if dataset.classes().len() != 2 {
+            let classes = dataset.classes();
+            if !CLASSES.contains(&classes.len()) {
                 return Err(ApiError::unprocessable(format!(
-                    "the recipes train a binary classifier: dataset {:?} has {} classes {:?}",
+                    "a classifier needs {} to {} classes: dataset {:?} has {} {:?}",
+                    CLASSES.start(),
+                    CLASSES.end(),
                     dataset.name,
-                    dataset.classes().len(),
-                    dataset.classes()
+                    classes.len(),
+                    classes
                 ))
                 .field("dataset"));
             }

@@ -25,6 +25,9 @@ pub struct PredictQuery {
     /// The model to use (default: the one marked default, else the newest).
     #[param(value_type = Option<uuid::Uuid>)]
     model: Option<String>,
+    /// Also list the `top_k` most probable classes, most probable first.
+    #[param(minimum = 1)]
+    top_k: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,10 +35,19 @@ pub struct Prediction {
     /// The most probable class.
     label: String,
     /// Its probability.
-    probability: f32,
+    probability: f64,
     /// Every class's probability, by name.
     #[schema(value_type = Object)]
     scores: serde_json::Map<String, serde_json::Value>,
+    /// With `?top_k=`: the k most probable classes, most probable first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top: Option<Vec<Ranked>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ranked {
+    label: String,
+    probability: f64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,6 +97,9 @@ pub async fn predict(
     // Admitted requests only: a 429 is counted by the HTTP metrics, not as a latency.
     let started = std::time::Instant::now();
     // Read (and bound) the upload first: an oversized body is 413 whatever the model.
+    if query.top_k == Some(0) {
+        return Err(ApiError::bad_request("top_k must be at least 1").field("top_k"));
+    }
     let uploads = read_images(UploadLimits::from(&*state.settings), request).await?;
     let model = resolve_model(&state, query.model.as_deref()).await?;
     let config: ModelConfig = serde_json::from_value(model.config.clone())?;
@@ -112,8 +127,8 @@ pub async fn predict(
             other => ApiError::internal(other),
         })?;
     let predictions = probabilities
-        .into_iter()
-        .map(|p| binary_prediction(&model.classes, p))
+        .iter()
+        .map(|row| prediction(&model.classes, row, query.top_k))
         .collect();
     metrics::histogram!("predict_latency_seconds").record(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
@@ -122,16 +137,37 @@ pub async fn predict(
     }))
 }
 
-/// The two classes' scores from the probability of the second.
-fn binary_prediction(classes: &[String], p: f32) -> Prediction {
-    let positive = p >= 0.5;
-    let mut scores = serde_json::Map::new();
-    scores.insert(classes[0].clone(), (1.0 - p).into());
-    scores.insert(classes[1].clone(), p.into());
+/// One image's answer from its class probabilities (in the model's class order).
+fn prediction(classes: &[String], probabilities: &[f32], top_k: Option<usize>) -> Prediction {
+    // f64 throughout, so that `probability` and `scores` print the same number.
+    let mut ranked: Vec<(usize, f64)> = probabilities
+        .iter()
+        .map(|&p| f64::from(p))
+        .enumerate()
+        .collect();
+    // Most probable first; ties keep the class order.
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (best, probability) = ranked[0];
+    let scores = classes
+        .iter()
+        .zip(probabilities)
+        .map(|(class, &p)| (class.clone(), f64::from(p).into()))
+        .collect();
+    let top = top_k.map(|k| {
+        ranked
+            .iter()
+            .take(k)
+            .map(|&(c, probability)| Ranked {
+                label: classes[c].clone(),
+                probability,
+            })
+            .collect()
+    });
     Prediction {
-        label: classes[usize::from(positive)].clone(),
-        probability: if positive { p } else { 1.0 - p },
+        label: classes[best].clone(),
+        probability,
         scores,
+        top,
     }
 }
 

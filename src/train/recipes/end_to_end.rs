@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::{check_binary, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
+use super::{check_classes, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
 use crate::data::dataset::Dataset;
 use crate::model::head::HeadConfig;
 use crate::model::input::images_to_tensor;
@@ -21,9 +21,7 @@ use crate::model::{Classifier, ModelConfig};
 use crate::tensor_io::tensor_to_vec;
 use crate::train::artifacts::{load_checkpoint, save_checkpoint, CheckpointInfo};
 use crate::train::augment::Augmentation;
-use crate::train::fit::{
-    bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
-};
+use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
 /// Recipe 2: a new head trained on top of the frozen base, through live augmentation.
 /// Defaults are the seed's. Recipe 3 (`FineTuneConfig`) runs the same loop.
@@ -61,7 +59,8 @@ pub fn train_augmented(
     params: &EndToEndConfig,
 ) -> Result<Outcome, TrainError> {
     let side = output_side(params.image_size as usize);
-    let head = HeadConfig::new(OUT_CHANNELS * side * side).with_dropout(0.0);
+    let classes = dataset.split("train")?.classes.len();
+    let head = HeadConfig::for_classes(OUT_CHANNELS * side * side, classes).with_dropout(0.0);
     let start = Classifier {
         base: ctx.base.net.clone(),
         head: head.init(&ctx.base.device),
@@ -97,7 +96,15 @@ pub(super) fn train_end_to_end(
     let first_epoch = saved_epoch.max(ctx.recorded_epochs) + 1;
     let train_split = dataset.split("train")?;
     let val_split = dataset.split("validation")?;
-    check_binary(&train_split.classes)?;
+    check_classes(&train_split.classes)?;
+    let units = head_config.units();
+    if units != crate::model::head::output_units(train_split.classes.len()) {
+        return Err(TrainError::Invalid(format!(
+            "the model has {units} output units; the dataset's {} classes need {}",
+            train_split.classes.len(),
+            crate::model::head::output_units(train_split.classes.len())
+        )));
+    }
     let spec = ctx.spec(params.image_size);
     let size = spec.size as usize;
     let batch = params.batch_size as usize;
@@ -153,7 +160,7 @@ pub(super) fn train_end_to_end(
         }
     }
     let mut optimizer = keras_rmsprop().init();
-    let loss_fn = bce_with_logits(&autodiff);
+    let loss_fn = Loss::for_units(units, &autodiff);
     let lr = params.learning_rate;
     let augmentation = Augmentation::default();
     let epochs = params.epochs;
@@ -161,7 +168,7 @@ pub(super) fn train_end_to_end(
     let mut last = json!(null);
     for epoch in first_epoch..=epochs {
         let started = Instant::now();
-        let mut meter = Meter::default();
+        let mut meter = Meter::new(units);
         for step in 0..steps {
             check_cancel(ctx.reporter)?;
             // Keras's iterator: an endless walk over reshuffled passes of the training set.
@@ -194,7 +201,7 @@ pub(super) fn train_end_to_end(
             let t_frozen = Instant::now();
             let features = model.base.forward_layers(mid, trainable_from..LAYERS.len());
             let logits = model.head.forward(features);
-            let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
+            let loss = loss_fn.forward(logits.clone(), &labels, &autodiff);
             let loss_value = tensor_to_vec(loss.clone().inner())?[0] as f64;
             meter.add_batch(loss_value, &logits_to_vec(logits.inner())?, &labels);
             let t_forward = Instant::now();
@@ -211,7 +218,7 @@ pub(super) fn train_end_to_end(
                 .progress((step + 1) as u64, steps as u64, "steps");
         }
         let eval = model.valid();
-        let mut val = Meter::default();
+        let mut val = Meter::new(units);
         for (mid, labels) in &frozen_val {
             let features = eval
                 .base
@@ -232,7 +239,10 @@ pub(super) fn train_end_to_end(
     }
     let trained = model.valid();
     let test_metrics = match dataset.splits.get("test").filter(|s| !s.samples.is_empty()) {
-        Some(test) => Some(evaluate_samples(ctx, &trained, &test.samples, spec, batch)?.json()),
+        Some(test) => {
+            let evaluation = evaluate_samples(ctx, &trained, dataset, test, units, spec, batch)?;
+            Some(evaluation.json())
+        }
         None => None,
     };
     let config = ModelConfig {

@@ -119,10 +119,13 @@ pub fn extract_features(
         note_bad(&mut skipped_files, &bad);
         let mut features = Vec::with_capacity(data.samples.len() * width);
         let mut labels = Vec::with_capacity(data.samples.len());
+        let mut files = Vec::with_capacity(data.samples.len());
         for (slot, sample) in slots.into_iter().zip(&data.samples) {
             if let Some(row) = slot {
                 features.extend(row);
                 labels.push(sample.label);
+                let relative = sample.path.strip_prefix(&dataset.root).unwrap_or(&sample.path);
+                files.push(relative.display().to_string());
             }
         }
         if labels.is_empty() {
@@ -134,6 +137,7 @@ pub fn extract_features(
             shape: [labels.len(), OUT_CHANNELS, side, side],
             features,
             labels,
+            files,
             classes: data.classes.clone(),
             image_size: params.image_size,
             weights_sha256: ctx.base.weights_sha256.clone(),

@@ -76,6 +76,13 @@ pub fn fine_tune(
             params.unfreeze_from
         ))
     })?;
+    let classes = &dataset.split("train")?.classes;
+    if *classes != saved.classes {
+        return Err(TrainError::Invalid(format!(
+            "model {} knows classes {:?}, the dataset has {:?}",
+            params.from_model, saved.classes, classes
+        )));
+    }
     let training = params.training();
     train_end_to_end(
         ctx,

@@ -94,10 +94,15 @@ pub(super) fn epoch_metrics(
     }
 }
 
-pub(super) fn check_binary(classes: &[String]) -> Result<(), TrainError> {
-    if classes.len() != 2 {
+/// How many classes a model can tell apart.
+pub const CLASSES: std::ops::RangeInclusive<usize> = 2..=100;
+
+pub(super) fn check_classes(classes: &[String]) -> Result<(), TrainError> {
+    if !CLASSES.contains(&classes.len()) {
         return Err(TrainError::Invalid(format!(
-            "the recipes train a binary classifier (sigmoid output): need exactly 2 classes, found {} {:?}",
+            "a classifier needs {} to {} classes, found {} {:?}",
+            CLASSES.start(),
+            CLASSES.end(),
             classes.len(),
             classes
         )));

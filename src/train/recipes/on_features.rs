@@ -12,14 +12,13 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_binary, epoch_metrics, finish, Context, Outcome};
+use super::{check_classes, epoch_metrics, finish, Context, Outcome};
 use crate::model::head::{DenseHead, HeadConfig};
 use crate::model::{Classifier, ModelConfig};
 use crate::tensor_io::tensor_to_vec;
 use crate::train::artifacts::{features_path, read_features, FeatureSet};
-use crate::train::fit::{
-    bce_with_logits, check_cancel, keras_rmsprop, label_tensor, logits_to_vec, Meter, TrainError,
-};
+use crate::train::evaluation::Evaluation;
+use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
 /// Recipe 1, step 2: the dense head on the features of an `extract_features` job (whose
 /// image size it inherits). Defaults are the seed's.
@@ -40,7 +39,8 @@ pub struct HeadTrainingConfig {
     pub seed: u64,
 }
 
-/// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1) on cached features.
+/// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1 sigmoid, or N softmax) on
+/// cached features.
 pub fn train_on_features(
     ctx: &mut Context,
     params: &HeadTrainingConfig,
@@ -57,16 +57,17 @@ pub fn train_on_features(
             "those features were extracted with other base weights than the server runs".into(),
         ));
     }
-    check_binary(&train.classes)?;
+    check_classes(&train.classes)?;
     let device = ctx.base.device.clone();
     let seed = params.seed;
     device.seed(seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let autodiff = device.clone().autodiff();
-    let head_config = HeadConfig::new(train.width()).with_dropout(0.5);
+    let head_config = HeadConfig::for_classes(train.width(), train.classes.len()).with_dropout(0.5);
+    let units = head_config.units();
     let mut head = head_config.init(&autodiff);
     let mut optimizer = keras_rmsprop().init();
-    let loss_fn = bce_with_logits(&autodiff);
+    let loss_fn = Loss::for_units(units, &autodiff);
     let lr = params.learning_rate;
     let batch = params.batch_size as usize;
     let epochs = params.epochs;
@@ -75,7 +76,7 @@ pub fn train_on_features(
     for epoch in 1..=epochs {
         let started = Instant::now();
         order.shuffle(&mut rng);
-        let mut meter = Meter::default();
+        let mut meter = Meter::new(units);
         for indices in order.chunks(batch) {
             check_cancel(ctx.reporter)?;
             let (rows, labels) = train.gather(indices);
@@ -85,21 +86,21 @@ pub fn train_on_features(
                 &autodiff,
             );
             let logits = head.forward_flat(x);
-            let loss = loss_fn.forward(logits.clone(), label_tensor(&labels, &autodiff));
+            let loss = loss_fn.forward(logits.clone(), &labels, &autodiff);
             let loss_value = tensor_to_vec(loss.clone().inner())?[0] as f64;
             meter.add_batch(loss_value, &logits_to_vec(logits.inner())?, &labels);
             let grads = GradientsParams::from_grads(loss.backward(), &head);
             head = optimizer.step(lr, head, grads);
         }
-        let val = evaluate_features(&head.valid(), &validation, batch, &device)?;
-        let metrics = epoch_metrics(epoch, &meter, Some(&val), started);
+        let val = evaluate_features(&head.valid(), &validation, batch, &device, units)?;
+        let metrics = epoch_metrics(epoch, &meter, Some(val.meter()), started);
         ctx.reporter.epoch(&metrics)?;
         ctx.reporter.progress(epoch as u64, epochs as u64, "epochs");
         last = serde_json::to_value(&metrics).unwrap_or_default();
     }
     let head = head.valid();
     let test_metrics = match &test {
-        Some(test) => Some(evaluate_features(&head, test, batch, &device)?.json()),
+        Some(test) => Some(evaluate_features(&head, test, batch, &device, units)?.json()),
         None => None,
     };
     let model = Classifier {
@@ -123,13 +124,16 @@ fn evaluate_features(
     set: &FeatureSet,
     batch: usize,
     device: &Device,
-) -> Result<Meter, TrainError> {
-    let mut meter = Meter::default();
+    units: usize,
+) -> Result<Evaluation, TrainError> {
+    let mut evaluation = Evaluation::new(&set.classes, units);
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch.max(1) * 10) {
         let (rows, labels) = set.gather(chunk);
         let x = Tensor::<2>::from_data(TensorData::new(rows, [chunk.len(), set.width()]), device);
-        meter.add_logits(&logits_to_vec(head.forward_flat(x))?, &labels);
+        let files: Option<Vec<String>> = (set.files.len() == set.len())
+            .then(|| chunk.iter().map(|&i| set.files[i].clone()).collect());
+        evaluation.add(&logits_to_vec(head.forward_flat(x))?, &labels, files.as_deref());
     }
-    Ok(meter)
+    Ok(evaluation)
 }
