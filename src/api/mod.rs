@@ -109,13 +109,14 @@ type Groups = (
 );
 
 pub fn routes_and_document() -> (Groups, utoipa::openapi::OpenApi) {
-    use routes::{cache, datasets, events, health, jobs, models, predict};
+    use routes::{cache, datasets, events, health, jobs, models, predict, thumbnails};
     let (open, mut document) = OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts();
     let (api, api_doc) = OpenApiRouter::new()
         .routes(routes!(datasets::list))
+        .routes(routes!(thumbnails::thumbnail))
         .routes(routes!(cache::stats, cache::clear))
         .routes(routes!(jobs::create, jobs::list))
         .routes(routes!(jobs::defaults))

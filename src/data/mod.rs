@@ -3,3 +3,4 @@
 pub mod batch;
 pub mod dataset;
 pub mod decode;
+pub mod thumbnail;

@@ -127,6 +127,34 @@ async fn three_flowers_through_recipe_1_predict_and_evaluate() {
         assert!(file.starts_with("validation/"), "{file}");
         assert!(file.starts_with(&format!("validation/{}/", photo["true"].as_str().unwrap())));
     }
+
+    // Thumbnails of the dataset's own photos, by the name evaluations give them; nothing else.
+    let first = datasets
+        .join("flowers3/validation/daisy")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let file = format!("validation/daisy/{}", first.file_name().to_str().unwrap());
+    let url = |file: &str| {
+        format!(
+            "{}/v1/datasets/flowers3/thumbnail?file={file}&size=96",
+            app.url
+        )
+    };
+    let response = app.client.get(url(&file)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    let thumbnail = image::load_from_memory(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(thumbnail.width().max(thumbnail.height()), 96);
+    for (file, status) in [
+        ("../../server.log", 404),
+        ("validation/daisy/nope.jpg", 404),
+    ] {
+        let response = app.client.get(url(file)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{file}");
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod thumbnails;
 
 use super::ApiError;
 

@@ -124,7 +124,10 @@ pub fn extract_features(
             if let Some(row) = slot {
                 features.extend(row);
                 labels.push(sample.label);
-                let relative = sample.path.strip_prefix(&dataset.root).unwrap_or(&sample.path);
+                let relative = sample
+                    .path
+                    .strip_prefix(&dataset.root)
+                    .unwrap_or(&sample.path);
                 files.push(relative.display().to_string());
             }
         }

@@ -133,7 +133,11 @@ fn evaluate_features(
         let x = Tensor::<2>::from_data(TensorData::new(rows, [chunk.len(), set.width()]), device);
         let files: Option<Vec<String>> = (set.files.len() == set.len())
             .then(|| chunk.iter().map(|&i| set.files[i].clone()).collect());
-        evaluation.add(&logits_to_vec(head.forward_flat(x))?, &labels, files.as_deref());
+        evaluation.add(
+            &logits_to_vec(head.forward_flat(x))?,
+            &labels,
+            files.as_deref(),
+        );
     }
     Ok(evaluation)
 }
