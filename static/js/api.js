@@ -1,6 +1,7 @@
 // The API client: api() for every /v1 request, with bearer-token handling (a 401 opens the
 // sign-in dialog once; concurrent requests wait on the same dialog and are retried with the
 // token), withToken() for EventSource URLs, and the connection indicator in the top bar.
+// Images from /v1 (thumbnails) come through api(…, { as: 'blob' }) as well, for the same header.
 
 import { $ } from './dom.js';
 import { state } from './state.js';
@@ -61,7 +62,9 @@ export function signIn() {
   return askToken();
 }
 
-export async function api(path, { method = 'GET', json, body } = {}, retried = false) {
+/** A /v1 request. The answer: parsed JSON, text, or with `as: 'blob'` a Blob (images, which
+ * need the token too and so cannot be plain <img src> links). */
+export async function api(path, { method = 'GET', json, body, as } = {}, retried = false) {
   const headers = {};
   const t = token();
   if (t) headers.Authorization = `Bearer ${t}`;
@@ -81,7 +84,7 @@ export async function api(path, { method = 'GET', json, body } = {}, retried = f
   if (res.status === 401 && !retried) {
     // A stored token that the server refuses is useless: forget it before asking again.
     if (t) sessionStorage.removeItem(TOKEN_KEY);
-    if (await askToken()) return api(path, { method, json, body }, true);
+    if (await askToken()) return api(path, { method, json, body, as }, true);
   }
   if (!res.ok) {
     let message = `${res.status} ${res.statusText}`;
@@ -99,6 +102,7 @@ export async function api(path, { method = 'GET', json, body } = {}, retried = f
     throw new ApiError(res.status, message, field);
   }
   if (res.status === 204) return null;
+  if (as === 'blob') return res.blob();
   const type = res.headers.get('Content-Type') || '';
   return type.includes('json') ? res.json() : res.text();
 }

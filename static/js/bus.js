@@ -1,6 +1,6 @@
-// The views' message bus: the only way one view (jobs, detail, curves, models, form, predict)
-// makes another react, so that views import only the leaves (api, bus, dom, recipes, state)
-// and never each other (tests/dashboard/imports.mjs checks this). on(name, fn) subscribes,
+// The views' message bus: the only way one view (jobs, detail, curves, evaluation, models, form,
+// predict) makes another react, so that views import only the leaves (api, bus, dom, recipes,
+// state) and never each other (tests/dashboard/imports.mjs checks this). on(name, fn) subscribes,
 // emit(name, detail) calls every handler of that name at once, in the order they subscribed,
 // with `detail` as the argument, just as a direct call would: nothing is deferred, and an
 // exception in a handler reaches the emitter. Every name must be one of EVENTS below.
@@ -16,11 +16,12 @@ export const EVENTS = {
   'refresh-models': 're-read the model list (detail, jobs: a job finished) → models',
   'job-created': 'job {job} was just created: list it (form) → jobs',
   'evaluate-model': 'prefill the form to evaluate model {model} (models: "Evaluate…") → form',
+  'show-evaluation': 'scroll to the evaluation of job {id} and focus it (detail: its "Evaluation" button) → evaluation',
   // announcements
-  'job-selected': 'state.selected is now {id} (detail) → jobs (row highlight), curves (rebuild)',
-  'jobs-changed': 'a poll re-read state.jobs and merged it into the runs (jobs) → form (pickers), detail',
+  'job-selected': 'state.selected is now {id} (detail) → jobs (row highlight), curves (rebuild), evaluation',
+  'jobs-changed': 'a poll re-read state.jobs and merged it into the runs (jobs) → form (pickers), detail, evaluation',
   'models-changed': 'state.models changed (models) → form (pickers)',
-  'run-updated': 'the run of job {id} has new data (jobs, detail) → curves, detail',
+  'run-updated': 'the run of job {id} has new data (jobs, detail) → curves, detail, evaluation',
   'run-finished': 'a poll saw job {id} of an open run finish (jobs) → detail (ends its stream)',
   'cancel-failed': 'cancelling job {id} failed with {message} (jobs) → detail (shows it)',
   'compare-changed': 'state.compare changed (jobs: a compare box) → curves (rebuild)',

@@ -1,14 +1,15 @@
 // The selected job: selecting one (and the #job= address), its live event stream (SSE), the
 // progress bar with rate and ETA, and the detail view (facts, error, Cancel button).
 // Emits: job-selected (state.selected changed), run-updated (the job read in full, or an epoch
-// from the stream), cancel-job (its Cancel button), refresh-run, refresh-jobs and refresh-models
-// (the stream saw the job end, or failed).
+// from the stream), cancel-job (its Cancel button), show-evaluation (its "Evaluation" button, shown
+// when the job has one), refresh-run, refresh-jobs and refresh-models (the stream saw the job end,
+// or failed).
 // Handles: select-job, run-updated and jobs-changed (re-render the view), run-finished (end the
 // stream of a job a poll saw finish), cancel-failed (show the error).
 
 import { api, withToken } from './api.js';
 import { emit, on } from './bus.js';
-import { $, h, fmtDuration, fmtObject, isTerminal, jobLabel, num, pct, statusText } from './dom.js';
+import { $, h, EVALUATION_DETAIL, fmtDuration, fmtObject, isTerminal, jobEvaluation, jobLabel, num, pct, statusText } from './dom.js';
 import { state, mergeJob, runFor } from './state.js';
 
 export function closeStream() {
@@ -167,13 +168,18 @@ function detailView() {
       type: 'button', class: 'secondary small', 'data-testid': 'detail-cancel',
       onclick: () => state.selected && emit('cancel-job', { id: state.selected }),
     }, 'Cancel job'),
+    evaluation: h('button', {
+      type: 'button', class: 'secondary small', 'data-testid': 'show-evaluation', hidden: true,
+      onclick: () => state.selected && emit('show-evaluation', { id: state.selected }),
+    }, 'Evaluation ↓'),
     live: h('span', { id: 'live-state', 'data-testid': 'live-state' }, '—'),
     facts: h('dl', { class: 'facts' }),
     error: h('p', { class: 'error', role: 'alert', 'data-testid': 'job-error', hidden: true }),
     notice: h('p', { id: 'detail-error', class: 'error', role: 'alert', hidden: true }),
   };
   $('#job-detail').replaceChildren(
-    h('div', { class: 'detail-head' }, h('h3', {}, detail.label, ' ', detail.status), detail.cancel),
+    h('div', { class: 'detail-head' }, h('h3', {}, detail.label, ' ', detail.status),
+      h('span', { class: 'detail-actions' }, detail.evaluation, detail.cancel)),
     h('p', { class: 'live help' }, 'Live updates: ', detail.live),
     detail.facts, detail.error, detail.notice);
   state.detail = detail;
@@ -188,6 +194,14 @@ export function flashDetailError(message) {
 
 export function setLive(text) {
   detailView().live.textContent = text;
+}
+
+/** A result without the evaluation's tables (the evaluation view shows those), for one line. */
+function withoutDetail(value) {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value)
+    .filter(([k]) => !EVALUATION_DETAIL.includes(k))
+    .map(([k, v]) => [k, withoutDetail(v)]));
 }
 
 export function renderDetail() {
@@ -209,7 +223,7 @@ export function renderDetail() {
     ['Epochs', eps.length ? `${eps.length}${job.params?.epochs ? ` of ${job.params.epochs}` : ''}` : null],
     ['Last epoch', last ? `acc ${num(last.acc, 3)} · val acc ${num(last.val_acc, 3)} · loss ${num(last.loss, 3)} · val loss ${num(last.val_loss, 3)}${typeof last.seconds === 'number' ? ` · ${last.seconds.toFixed(1)} s` : ''}` : null],
     ['Best val acc', best ? `${pct(best.val_acc)} at epoch ${best.epoch}` : null],
-    ['Result', job.result && typeof job.result === 'object' ? fmtObject(job.result) || null : null],
+    ['Result', job.result && typeof job.result === 'object' ? fmtObject(withoutDetail(job.result)) || null : null],
     ['Model saved', job.model_id ?? null],
   ].filter(([, v]) => v != null && v !== '');
 
@@ -218,6 +232,7 @@ export function renderDetail() {
   view.status.className = `status status-${job.status}`;
   view.cancel.hidden = !job.status || isTerminal(job.status);
   view.cancel.setAttribute('aria-label', `Cancel job ${job.id}`);
+  view.evaluation.hidden = !jobEvaluation(job);
   view.facts.replaceChildren(...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
   view.error.textContent = job.error ? `✗ ${job.error}` : '';
   view.error.hidden = !job.error;

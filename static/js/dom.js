@@ -1,6 +1,6 @@
 // DOM and formatting helpers shared by every view: $ and h (build elements without HTML
-// strings), status words, number/time formatting, labels of jobs and models, error boxes and
-// the select filler that keeps the user's choice across refreshes. Nothing here holds state.
+// strings), status words, number/time formatting, labels of jobs and models, a job's evaluation,
+// error boxes and the select filler that keeps the user's choice across refreshes. Nothing here holds state.
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -81,6 +81,19 @@ export function jobLabel(job) {
   }
   return { extract_features: 'extract features', fine_tune: 'fine-tune', evaluate: 'evaluate' }[job.kind] ?? job.kind;
 }
+
+/** The evaluation a job reports, or null: an `evaluate` job's result, or the `test` part of a
+ * train or fine-tune job's result (absent when its dataset has no test split). Only one with a
+ * confusion matrix counts (servers before it reported loss and accuracy alone). */
+export function jobEvaluation(job) {
+  const r = job?.result;
+  if (!r || typeof r !== 'object') return null;
+  const e = job.kind === 'evaluate' ? r : r.test;
+  return e && Array.isArray(e.classes) && Array.isArray(e.confusion) ? e : null;
+}
+
+// The parts of an evaluation that the evaluation view shows (too long for one line of text).
+export const EVALUATION_DETAIL = ['classes', 'confusion', 'per_class', 'most_confident_wrong'];
 
 // Model recipes as the server names them, in words; an unknown name is shown as it is.
 export const RECIPE_NAMES = {

@@ -3,10 +3,10 @@
 // Plain ES modules, no framework, no build step; the only dependency is uPlot (window.uPlot,
 // vendored in vendor/uplot/ and loaded by index.html before this module).
 // Layers: the leaves (api, bus, dom, recipes, state) at the bottom; the views (jobs, curves,
-// detail, form, models, predict) import only leaves and react to each other through bus.js;
-// this module alone imports every view (tests/dashboard/imports.mjs checks it). Importing a view
-// subscribes its bus handlers, so the import order below (form, jobs, curves, detail, models,
-// predict) is the order in which the handlers of one event run.
+// detail, evaluation, form, models, predict) import only leaves and react to each other through
+// bus.js; this module alone imports every view (tests/dashboard/imports.mjs checks it). Importing
+// a view subscribes its bus handlers, so the import order below (form, jobs, curves, detail,
+// evaluation, models, predict) is the order in which the handlers of one event run.
 // Emits and handles no events itself.
 
 import { signIn } from './api.js';
@@ -17,6 +17,7 @@ import { VGG16_CONV_LAYERS } from './recipes.js';
 import { pollJobs } from './jobs.js';
 import { followChartWidth, rebuildCharts, smooth, updateCharts } from './curves.js';
 import { selectJob } from './detail.js';
+import './evaluation.js'; // only its bus handlers: it follows the selected job by itself
 import { loadModels } from './models.js';
 import { setUpPredict } from './predict.js';
 

@@ -1,10 +1,13 @@
 // The predict panel: each chosen or dropped photo is one `image` part of a multipart
 // POST /v1/predict (with the picked model, or the server's default); the answer's predictions
-// come back in the same order and fill one card per photo (label and per-class bars).
+// come back in the same order and fill one card per photo (label and per-class bars, most probable
+// first, for any number of classes: past the first five the rest are summed up).
 
 import { api } from './api.js';
 import { $, h, modelLabel, pct, showError } from './dom.js';
 import { state } from './state.js';
+
+const MAX_BARS = 5; // per photo; more classes than that are summed up in one line
 
 async function predict(files) {
   files = files.filter((f) => f.type.startsWith('image/') || /\.(jpe?g|png|gif|bmp|webp)$/i.test(f.name));
@@ -47,15 +50,20 @@ function fillPrediction(card, p) {
   card.classList.remove('pending');
   card.querySelector('.pred-label').textContent = p.label;
   card.dataset.label = p.label;
-  const scores = Object.entries(p.scores ?? { [p.label]: p.probability });
-  const bars = h('div', { class: 'bars' }, scores.map(([cls, v]) => {
+  // Every class's probability (2 to 100 classes), most probable first; past the first few, the
+  // rest are summed up in one line so that a card stays short.
+  const scores = Object.entries(p.scores ?? { [p.label]: p.probability }).sort((a, b) => b[1] - a[1] || (b[0] === p.label) - (a[0] === p.label));
+  const shown = scores.length > MAX_BARS + 1 ? scores.slice(0, MAX_BARS) : scores;
+  const rest = scores.slice(shown.length);
+  const bars = h('div', { class: 'bars' }, shown.map(([cls, v]) => {
     const top = cls === p.label;
     return h('div', { class: `bar-row${top ? ' top' : ''}` },
       h('span', { class: 'bar-name' }, `${top ? '✓ ' : ''}${cls}`),
       h('span', { class: 'bar-pct', 'data-testid': top ? 'prediction-probability' : null }, pct(v)),
       h('span', { class: 'bar', role: 'img', 'aria-label': `${cls} ${pct(v)}` },
         h('span', { class: 'bar-fill', style: `width: ${Math.max(0, Math.min(1, v)) * 100}%` })));
-  }));
+  }), rest.length ? h('p', { class: 'bar-rest', title: rest.map(([cls, v]) => `${cls} ${pct(v)}`).join(', ') },
+    `+ ${rest.length} more classes, ${pct(rest.reduce((a, [, v]) => a + v, 0))} together`) : null);
   card.querySelector('.pred-body').insertBefore(bars, card.querySelector('.fname'));
 }
 

@@ -26,6 +26,7 @@ export const state = {
   resizeFrame: 0, // pending requestAnimationFrame of a chart resize
   modelsSignature: '', // the model list as last rendered
   predict: { lastFiles: [], thumbUrls: [] }, // the photos last classified, and their object URLs
+  evaluation: { key: '', thumbUrls: [] }, // the evaluation shown (job id + its data), its photos' object URLs
 };
 
 export function runFor(id) {

@@ -1,7 +1,8 @@
 // Browser test of the dashboard (static/) against the real vggserve server: Debian's Chromium,
 // driven by playwright-core, clicks through the page as a person would. It extracts features of
 // a tiny dataset and trains on them from the form, watches the curves fill from the event stream,
-// moves the smoothing slider, classifies a photo, and saves a screenshot to bench-out/ (ignored
+// shows the trained model's evaluation on the test split (confusion matrix, per-class figures,
+// thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, and saves a screenshot to bench-out/ (ignored
 // by git; docs/dashboard.png, the README's picture, is made on purpose by
 // benches/dashboard_screenshot.sh). The form's defaults and ranges are the server's
 // (GET /v1/jobs/defaults): the test reads them from the server too and repeats none.
@@ -22,8 +23,9 @@ const SERVER_BIN = path.resolve(process.env.VGGSERVE_BIN || path.join(REPO, 'tar
 const SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-test.png');
 const CHROMIUM = '/usr/bin/chromium';
 const EPOCHS = 3;
-// Per class and split: enough for every recipe to run, few enough for two CPU cores.
-const TINY = { train: 8, validation: 4 };
+// Per class and split: enough for every recipe to run, few enough for two CPU cores. The test
+// split makes a training job evaluate its model (result.test).
+const TINY = { train: 8, validation: 4, test: 4 };
 const CLASSES = ['cats', 'dogs'];
 
 // Minutes, not seconds: the first job loads VGG16 on the CPU of a 2-core machine.
@@ -223,7 +225,7 @@ test('the form shows the server\'s defaults for every recipe, and "Reset to defa
   for (const [recipe, key] of Object.entries(RECIPE_DEFAULTS)) {
     await page.selectOption('#recipe', recipe);
     for (const [name, value] of Object.entries(jobDefaults.defaults[key])) {
-      // Selects (the split) take their options from the dataset: the tiny one has no test split.
+      // Selects (the split) take their options from the dataset, not from the defaults.
       if (await page.$eval(`#${name.replaceAll('_', '-')}`, (el) => el.tagName === 'SELECT')) continue;
       assert.equal(await formValue(name), value, `${recipe}: ${name}`);
     }
@@ -302,6 +304,55 @@ test(`train on the features for ${EPOCHS} epochs; the accuracy chart fills as ep
   assert.equal(new Set(x).size, EPOCHS);
   assert.equal(acc.filter((v) => v != null).length, EPOCHS);
   assert.equal(loss.filter((v) => v != null).length, EPOCHS);
+});
+
+test('the finished training job shows its evaluation: confusion matrix, per-class table, wrong photos', async (t) => {
+  // What the server says the job's evaluation is (nothing below is hard-coded).
+  const res = await fetch(`${server.url}/v1/jobs/${trainId}`);
+  assert.equal(res.status, 200);
+  const evaluation = (await res.json()).result?.test;
+  assert.ok(evaluation && Array.isArray(evaluation.confusion), `the training job reports no test evaluation: ${JSON.stringify(evaluation)}`);
+  assert.ok(evaluation.count > 0);
+
+  // Another job (extract features has no evaluation) hides it; selecting the training job again shows it.
+  await page.click(`[data-testid="job-row"][data-job-id="${extractId}"] [data-testid="job-select"]`);
+  await page.waitForSelector('[data-testid="evaluation"]', { state: 'hidden', timeout: 10_000 });
+  assert.equal(await page.isHidden('[data-testid="show-evaluation"]'), true);
+  await page.click(`[data-testid="job-row"][data-job-id="${trainId}"] [data-testid="job-select"]`);
+  await page.waitForSelector('[data-testid="confusion-matrix"]', { state: 'visible', timeout: 10_000 });
+  assert.equal(await page.evaluate(() => window.vggserve.state.selected), trainId);
+
+  // The matrix: one cell per (true, predicted) pair, summing to the evaluated photos.
+  const counts = await page.$$eval('[data-testid="confusion-matrix"] [data-testid="confusion-cell"]', (cells) => cells.map((c) => Number(c.dataset.count)));
+  assert.equal(counts.length, evaluation.classes.length ** 2);
+  assert.equal(counts.reduce((a, b) => a + b, 0), evaluation.count);
+  assert.deepEqual(counts, evaluation.confusion.flat());
+  const colHeads = await page.$$eval('[data-testid="confusion-matrix"] thead th[scope="col"]', (ths) => ths.map((t) => t.textContent));
+  assert.deepEqual(colHeads.slice(0, evaluation.classes.length), evaluation.classes);
+  assert.equal(await page.$$eval('[data-testid="confusion-matrix"] caption', (c) => c.length), 1);
+  assert.equal((await page.$$('[data-testid="per-class"] [data-testid="per-class-row"]')).length, evaluation.per_class.length);
+
+  // The wrong photos, if any: one thumbnail each, actually decoded.
+  const wrong = evaluation.most_confident_wrong ?? [];
+  assert.equal((await page.$$('[data-testid="wrong-photo"]')).length, wrong.length);
+  if (wrong.length) {
+    const loaded = await page.waitForFunction((n) => {
+      const failed = document.querySelector('[data-testid="wrong-photo"] .thumb-error');
+      if (failed) return { error: failed.textContent };
+      const imgs = [...document.querySelectorAll('[data-testid="wrong-photo"] img')];
+      return imgs.length === n && imgs.every((img) => img.complete && img.naturalWidth > 0) ? { ok: true } : false;
+    }, wrong.length, { timeout: 30_000 });
+    const { error } = await loaded.jsonValue();
+    assert.ok(!error, `a wrong photo's thumbnail did not load: ${error}${serverLog()}`);
+    const captions = await page.$$eval('[data-testid="wrong-photo"] figcaption', (fc) => fc.map((f) => f.textContent));
+    wrong.forEach((w, i) => assert.ok(captions[i].includes(`${w.true} → ${w.predicted}`), `caption ${i}: ${captions[i]}`));
+  }
+
+  t.diagnostic(`confusion matrix: ${evaluation.count} photos, ${evaluation.classes.length} classes; ${wrong.length} wrong photos shown`);
+
+  // The detail's button takes the keyboard to the evaluation.
+  await page.click('[data-testid="show-evaluation"]');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'evaluation-h');
 });
 
 test('the smoothing slider changes the smoothed series (an EMA, first point unchanged)', async () => {
