@@ -116,6 +116,7 @@ pub fn routes_and_document() -> (Groups, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let (api, api_doc) = OpenApiRouter::new()
         .routes(routes!(datasets::list))
+        .routes(routes!(datasets::get))
         .routes(routes!(thumbnails::thumbnail))
         .routes(routes!(cache::stats, cache::clear))
         .routes(routes!(jobs::create, jobs::list))

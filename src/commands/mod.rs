@@ -1,6 +1,7 @@
-//! The command line: `serve`, `features`, `weights` and `bench`.
+//! The command line: `serve`, `features`, `weights`, `bench` and `dataset-report`.
 
 mod bench;
+mod dataset_report;
 mod features;
 mod weights;
 
@@ -30,6 +31,9 @@ pub enum Command {
     Weights(weights::WeightsCommand),
     /// Measure conv-base throughput and end-to-end feature extraction; writes JSON.
     Bench(bench::BenchArgs),
+    /// Check a dataset as the server does before training: unreadable files, duplicates
+    /// within and across splits, near-duplicates, imbalance, sizes.
+    DatasetReport(dataset_report::DatasetReportArgs),
 }
 
 /// Flags shared by the commands that load the conv base outside the server.
@@ -48,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Features(args) => features::run(args),
         Command::Weights(command) => weights::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::DatasetReport(args) => dataset_report::run(args),
     }
 }

@@ -88,8 +88,17 @@ pub fn validate_name(name: &str) -> Result<(), DatasetError> {
 }
 
 impl Dataset {
-    /// Index `<datasets_dir>/<name>`: every split present, its classes and files.
+    /// Index `<datasets_dir>/<name>`: every split present, its classes and files; every
+    /// split must have train's classes.
     pub fn open(datasets_dir: &Path, name: &str) -> Result<Self, DatasetError> {
+        let dataset = Self::index(datasets_dir, name)?;
+        dataset.check_classes()?;
+        Ok(dataset)
+    }
+
+    /// [`Dataset::open`] without the class check, for the report (`data::report`), which
+    /// says which class is missing where.
+    pub fn index(datasets_dir: &Path, name: &str) -> Result<Self, DatasetError> {
         validate_name(name)?;
         let io = |e: std::io::Error| DatasetError::Io {
             dataset: name.to_owned(),
@@ -116,16 +125,15 @@ impl Dataset {
                 splits.insert(split.to_owned(), index_split(&dir).map_err(io)?);
             }
         }
-        let dataset = Self {
+        Ok(Self {
             name: name.to_owned(),
             root,
             splits,
-        };
-        dataset.check_classes()?;
-        Ok(dataset)
+        })
     }
 
-    fn check_classes(&self) -> Result<(), DatasetError> {
+    /// Every split has train's classes.
+    pub fn check_classes(&self) -> Result<(), DatasetError> {
         let Some(train) = self.splits.get("train") else {
             return Ok(());
         };

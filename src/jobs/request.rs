@@ -45,6 +45,9 @@ pub struct TrainRequest {
     pub validation_steps: Option<u32>,
     /// Augmented training only (features carry their own).
     pub image_size: Option<u32>,
+    /// `true`: train even when the dataset report finds a photo in two splits (identical
+    /// files) or a class without images; otherwise such a job is refused (422).
+    pub allow_leaks: Option<bool>,
 }
 
 /// Recipe 3: fine-tune the top of the conv base together with a trained model's head.
@@ -64,6 +67,9 @@ pub struct FineTuneRequest {
     pub steps_per_epoch: Option<u32>,
     pub validation_steps: Option<u32>,
     pub image_size: Option<u32>,
+    /// `true`: train even when the dataset report finds a photo in two splits (identical
+    /// files) or a class without images; otherwise such a job is refused (422).
+    pub allow_leaks: Option<bool>,
 }
 
 /// Loss and accuracy of a trained model on one split.

@@ -20,14 +20,85 @@ use crate::train::recipes::{
 };
 
 /// The resolved parameters a job runs with, stored with it and shown back to the user.
+/// Read back through [`stored::with_defaults`]: a parameter added after a job was stored
+/// takes its recipe's default (burn's `Config` deserializer requires every field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "Value")]
 pub enum JobParams {
     ExtractFeatures(ExtractConfig),
     Train(TrainParams),
     FineTune(FineTuneConfig),
     Evaluate(EvaluateConfig),
 }
+
+impl TryFrom<Value> for JobParams {
+    type Error = serde_json::Error;
+
+    fn try_from(value: Value) -> Result<Self, Self::Error> {
+        serde_json::from_value::<stored::Stored>(stored::with_defaults(value)).map(Into::into)
+    }
+}
+
+/// Stored parameters as written by any version: the same shape as [`JobParams`], with the
+/// fields added since filled in from the recipes' defaults.
+mod stored {
+    use serde::Deserialize;
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    use super::as_json::Json;
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    pub enum Stored {
+        ExtractFeatures(ExtractConfig),
+        Train(TrainParams),
+        FineTune(FineTuneConfig),
+        Evaluate(EvaluateConfig),
+    }
+
+    impl From<Stored> for JobParams {
+        fn from(stored: Stored) -> Self {
+            match stored {
+                Stored::ExtractFeatures(c) => Self::ExtractFeatures(c),
+                Stored::Train(c) => Self::Train(c),
+                Stored::FineTune(c) => Self::FineTune(c),
+                Stored::Evaluate(c) => Self::Evaluate(c),
+            }
+        }
+    }
+
+    /// Every optional parameter the stored object lacks, at its recipe's default. The
+    /// required ones (which `new` fills with placeholders) are never made up.
+    pub fn with_defaults(mut value: Value) -> Value {
+        let Some(fields) = value.as_object_mut() else {
+            return value;
+        };
+        let nil = Uuid::nil();
+        let kind = fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let defaults = match (kind, fields.contains_key("features")) {
+            ("extract_features", _) => ExtractConfig::new(String::new()).json(),
+            ("train", true) => HeadTrainingConfig::new(String::new(), nil).json(),
+            ("train", false) => EndToEndConfig::new(String::new()).json(),
+            ("fine_tune", _) => FineTuneConfig::new(String::new(), nil).json(),
+            ("evaluate", _) => EvaluateConfig::new(String::new(), nil).json(),
+            _ => return value,
+        };
+        for (name, default) in defaults {
+            if !REQUIRED.contains(&name.as_str()) {
+                fields.entry(name).or_insert(default);
+            }
+        }
+        value
+    }
+}
+
+/// The fields a request must give (per kind); everything else has a default.
+const REQUIRED: [&str; 4] = ["dataset", "features", "from_model", "model"];
 
 /// The two recipes behind `kind: "train"`, told apart by `features`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +115,17 @@ impl JobParams {
             Self::Train(_) => JobKind::Train,
             Self::FineTune(_) => JobKind::FineTune,
             Self::Evaluate(_) => JobKind::Evaluate,
+        }
+    }
+
+    /// Whether a training job may run on a dataset whose report has errors (`None`: the
+    /// kind does not train, and is never refused for them).
+    pub fn allow_leaks(&self) -> Option<bool> {
+        match self {
+            Self::Train(TrainParams::OnFeatures(c)) => Some(c.allow_leaks),
+            Self::Train(TrainParams::Augmented(c)) => Some(c.allow_leaks),
+            Self::FineTune(c) => Some(c.allow_leaks),
+            Self::ExtractFeatures(_) | Self::Evaluate(_) => None,
         }
     }
 
@@ -273,10 +355,7 @@ impl JobDefaults {
         // recipe 2 rather than a setting of it: both are left out.
         let optional = |config: &dyn as_json::Json, drop: &[&str]| {
             let mut fields = config.json();
-            for name in ["dataset", "features", "from_model", "model"]
-                .iter()
-                .chain(drop)
-            {
+            for name in REQUIRED.iter().chain(drop) {
                 fields.remove(*name);
             }
             Value::Object(fields)

@@ -23,6 +23,10 @@ fn defaults_are_the_seeds() {
         unreachable!()
     };
     assert_eq!((p.epochs, p.batch_size, p.learning_rate), (30, 20, 2e-5));
+    assert!(
+        !p.allow_leaks,
+        "a leaky dataset is refused unless the request says otherwise"
+    );
     let Ok(JobParams::FineTune(p)) =
         resolve(serde_json::json!({"kind": "fine_tune", "dataset": "d", "from_model": id}))
     else {
@@ -41,14 +45,14 @@ fn every_request_field_is_a_field_of_its_config() {
     let requests = [
         serde_json::json!({"kind": "extract_features", "dataset": "d", "image_size": 64, "batch_size": 3}),
         serde_json::json!({"kind": "train", "dataset": "d", "features": id,
-            "epochs": 2, "batch_size": 3, "learning_rate": 0.5, "seed": 7}),
+            "epochs": 2, "batch_size": 3, "learning_rate": 0.5, "seed": 7, "allow_leaks": true}),
         serde_json::json!({"kind": "train", "dataset": "d", "augment": true, "epochs": 2,
             "batch_size": 3, "learning_rate": 0.5, "seed": 7, "steps_per_epoch": 4,
-            "validation_steps": 5, "image_size": 64}),
+            "validation_steps": 5, "image_size": 64, "allow_leaks": true}),
         serde_json::json!({"kind": "fine_tune", "dataset": "d", "from_model": id,
             "unfreeze_from": "block4_conv1", "augment": false, "epochs": 2, "batch_size": 3,
             "learning_rate": 0.5, "seed": 7, "steps_per_epoch": 4, "validation_steps": 5,
-            "image_size": 64}),
+            "image_size": 64, "allow_leaks": true}),
         serde_json::json!({"kind": "evaluate", "dataset": "d", "model": id, "split": "validation",
             "batch_size": 3}),
     ];
@@ -122,10 +126,27 @@ fn stored_parameters_of_earlier_versions_still_read() {
         "epochs": 30, "learning_rate": 2e-5, "seed": 1337, "augment": false, "features": id});
     let params: JobParams = serde_json::from_value(old).unwrap();
     assert_eq!(params.kind(), JobKind::Train);
-    assert!(matches!(
-        params,
-        JobParams::Train(TrainParams::OnFeatures(_))
-    ));
+    let JobParams::Train(TrainParams::OnFeatures(params)) = params else {
+        panic!("on features: {params:?}")
+    };
+    // Stored before `allow_leaks` existed: read as not allowed, by every training recipe.
+    assert!(!params.allow_leaks);
+    let augmented = serde_json::json!({"kind": "train", "dataset": "d", "epochs": 30,
+        "batch_size": 20, "learning_rate": 2e-5, "seed": 1337, "steps_per_epoch": 100,
+        "validation_steps": 50, "image_size": 150, "augment": true});
+    let fine_tune = serde_json::json!({"kind": "fine_tune", "dataset": "d", "from_model": id,
+        "unfreeze_from": "block5_conv1", "augment": true, "epochs": 100, "batch_size": 20,
+        "learning_rate": 1e-5, "seed": 1337, "steps_per_epoch": 100, "validation_steps": 50,
+        "image_size": 150});
+    for old in [augmented, fine_tune] {
+        let params: JobParams = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(params.allow_leaks(), Some(false), "{old}");
+    }
+    // A required field is never made up.
+    assert!(serde_json::from_value::<JobParams>(
+        serde_json::json!({"kind": "fine_tune", "dataset": "d"})
+    )
+    .is_err());
 }
 
 #[test]

@@ -21,6 +21,7 @@ const FIELDS = {
   learning_rate: { label: 'Learning rate', type: 'float', help: 'RMSprop step size.' },
   unfreeze_from: { label: 'Unfreeze from layer', type: 'text', list: 'vgg-layers', help: 'This layer and every later one are trained.' },
   augment: { label: 'Augment photos', type: 'bool', help: 'Train on randomly augmented photos.' },
+  allow_leaks: { label: 'Allow leaks', type: 'bool', help: 'Train even if the dataset report finds the same photo in two splits or a class without images.' },
   // A seed is an unsigned integer; the server declares no other range for it.
   seed: { label: 'Seed', type: 'int', range: { minimum: 0 }, optional: true, placeholder: 'server default', help: 'The same seed repeats a run exactly.' },
 };

@@ -1,5 +1,5 @@
 //! HTTP tests against a real server process: every job kind, SSE replay and resume,
-//! predictions, cancellation, restarts and invalid requests.
+//! predictions, cancellation, restarts, invalid requests and dataset reports.
 
 #[path = "../common/shared.rs"]
 mod shared;
@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod recipes;
+mod reports;
 mod security;

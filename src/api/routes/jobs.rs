@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::extract::{PathId, QueryParams};
 use crate::api::{ApiError, AppState, ErrorBody};
 use crate::data::dataset::{Dataset, DatasetError};
+use crate::data::report;
 use crate::domain::{Job, JobKind, JobStatus};
 use crate::jobs::spec::{JobDefaults, JobParams, JobRequest, TrainParams};
 use crate::jobs::JobEvent;
@@ -32,7 +33,7 @@ use crate::train::recipes::CLASSES;
         (status = 409, description = "The features job has not succeeded", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "A parameter is out of range or does not fit the data", body = ErrorBody),
+        (status = 422, description = "A parameter is out of range or does not fit the data, or (train, fine_tune) the dataset's report finds the same photo in two splits or a class without images, and the job does not set allow_leaks", body = ErrorBody),
         (status = 429, description = "The queue is full", body = ErrorBody),
     )
 )]
@@ -116,13 +117,23 @@ fn dataset_error(error: DatasetError) -> ApiError {
     }
 }
 
-/// Everything a job refers to must exist and fit now, so a job that is accepted can run.
+/// Everything a job refers to must exist and fit now, so a job that is accepted can run;
+/// and a training job's dataset must pass its report (`data::report`) unless it says
+/// `allow_leaks`.
 async fn validate_references(state: &AppState, params: &JobParams) -> Result<(), ApiError> {
     let dir = state.settings.datasets_dir.clone();
     let name = params.dataset().to_owned();
-    let dataset = tokio::task::spawn_blocking(move || Dataset::open(&dir, &name))
+    let dataset = tokio::task::spawn_blocking(move || Dataset::index(&dir, &name))
         .await?
         .map_err(dataset_error)?;
+    let check_report = params.allow_leaks() == Some(false);
+    if let Err(error) = dataset.check_classes() {
+        // A split without one of the classes: the report names it in its own words.
+        if check_report {
+            refuse_leaks(state, &dataset).await?;
+        }
+        return Err(dataset_error(error));
+    }
     match params {
         JobParams::ExtractFeatures(_) => {
             if dataset.splits.values().all(|s| s.samples.is_empty()) {
@@ -154,7 +165,7 @@ async fn validate_references(state: &AppState, params: &JobParams) -> Result<(),
             dataset.split(&c.split).map_err(dataset_error)?;
         }
     }
-    match params {
+    let references = match params {
         JobParams::Train(TrainParams::OnFeatures(c)) => {
             check_features_job(state, c.features, &c.dataset).await
         }
@@ -171,7 +182,35 @@ async fn validate_references(state: &AppState, params: &JobParams) -> Result<(),
         }
         JobParams::Evaluate(c) => model_config(state, c.model, "model").await.map(|_| ()),
         _ => Ok(()),
+    };
+    references?;
+    // Last: the first report of a dataset reads every image.
+    if check_report {
+        refuse_leaks(state, &dataset).await?;
     }
+    Ok(())
+}
+
+/// 422 naming what the dataset's report found that blocks training (the same photo in two
+/// splits, a class without images), before any compute.
+async fn refuse_leaks(state: &AppState, dataset: &Dataset) -> Result<(), ApiError> {
+    let data_dir = state.settings.data_dir.clone();
+    let max_pixels = state.settings.max_pixels;
+    let name = dataset.name.clone();
+    let dataset = dataset.clone();
+    let report =
+        tokio::task::spawn_blocking(move || report::cached(&dataset, &data_dir, max_pixels))
+            .await?
+            .report;
+    if !report.blocks_training() {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(format!(
+        "dataset {name:?} is not safe to train on: {}. Fix the dataset (GET /v1/datasets/{name} \
+         has the full report), or send \"allow_leaks\": true to train anyway",
+        report.errors.join("; "),
+    ))
+    .field("dataset"))
 }
 
 async fn check_features_job(

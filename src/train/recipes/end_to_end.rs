@@ -50,6 +50,9 @@ pub struct EndToEndConfig {
     /// Live augmentation; without it the frozen layers run once per image (much faster).
     #[config(default = true)]
     pub augment: bool,
+    /// Train even when the dataset report finds a photo in two splits or an empty class.
+    #[config(default = false)]
+    pub allow_leaks: bool,
 }
 
 /// Recipe 2: a fresh head (no dropout) on the frozen pretrained base.

@@ -43,6 +43,9 @@ pub struct FineTuneConfig {
     /// Photos are resized to this square size (the model's own).
     #[config(default = 150)]
     pub image_size: u32,
+    /// Train even when the dataset report finds a photo in two splits or an empty class.
+    #[config(default = false)]
+    pub allow_leaks: bool,
 }
 
 impl FineTuneConfig {
@@ -58,6 +61,7 @@ impl FineTuneConfig {
             validation_steps: self.validation_steps,
             image_size: self.image_size,
             augment: self.augment,
+            allow_leaks: self.allow_leaks,
         }
     }
 }

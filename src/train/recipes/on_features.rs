@@ -37,6 +37,9 @@ pub struct HeadTrainingConfig {
     /// The same seed repeats a run exactly.
     #[config(default = 1337)]
     pub seed: u64,
+    /// Train even when the dataset report finds a photo in two splits or an empty class.
+    #[config(default = false)]
+    pub allow_leaks: bool,
 }
 
 /// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1 sigmoid, or N softmax) on
