@@ -1,5 +1,8 @@
-//! Images in, tensors out: decoding untrusted bytes, datasets on disk, and batches.
+//! Images in, tensors out: decoding untrusted bytes, datasets on disk (and uploaded ones:
+//! safe extraction, layouts and publishing), and batches.
 
+pub mod archive;
 pub mod batch;
 pub mod dataset;
 pub mod decode;
+pub mod import;

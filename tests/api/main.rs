@@ -4,6 +4,7 @@
 #[path = "../common/shared.rs"]
 mod shared;
 
+mod datasets;
 mod errors;
 mod health;
 mod helpers;
