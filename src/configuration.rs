@@ -69,6 +69,15 @@ pub struct Settings {
     /// Largest request body accepted, in MiB (413 beyond).
     #[arg(long, env = "VGGSERVE_MAX_BODY_MB", default_value_t = 32)]
     pub max_body_mb: usize,
+    /// Largest dataset upload (POST /v1/datasets), in MiB (413 beyond).
+    #[arg(long, env = "VGGSERVE_MAX_DATASET_MB", default_value_t = 2048)]
+    pub max_dataset_mb: usize,
+    /// Most bytes a dataset upload may expand to, in MiB (default: 4 × --max-dataset-mb).
+    #[arg(long, env = "VGGSERVE_MAX_DATASET_EXPANDED_MB")]
+    pub max_dataset_expanded_mb: Option<u64>,
+    /// Most entries (files, folders) in one dataset upload.
+    #[arg(long, env = "VGGSERVE_MAX_DATASET_FILES", default_value_t = 100_000)]
+    pub max_dataset_files: usize,
     /// Most images in one /predict request.
     #[arg(long, env = "VGGSERVE_MAX_IMAGES", default_value_t = 32)]
     pub max_images_per_request: usize,

@@ -23,7 +23,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::configuration::ApiToken;
@@ -37,7 +37,7 @@ pub fn build_router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_mb * 1024 * 1024;
     let deadline = Duration::from_secs(state.settings.request_timeout_secs);
     let static_dir = state.static_dir.clone();
-    let (router, document) = routes_and_document();
+    let (router, document) = routes_and_document(state.settings.max_dataset_mb * 1024 * 1024);
     let document = std::sync::Arc::new(document);
     let (open, api, events, predict) = router;
     // Open whatever the token: probes, scrapers and the API document need no credentials.
@@ -100,7 +100,8 @@ pub fn build_router(state: AppState) -> Router {
 }
 
 /// The router's four groups (open, API, events, predict), each guarded its own way in
-/// [`build_router`], and the API document generated from their handlers.
+/// [`build_router`], and the API document generated from their handlers. Dataset uploads
+/// get their own body limit, `max_dataset_bytes`, in place of the router's.
 type Groups = (
     Router<AppState>,
     Router<AppState>,
@@ -108,15 +109,20 @@ type Groups = (
     Router<AppState>,
 );
 
-pub fn routes_and_document() -> (Groups, utoipa::openapi::OpenApi) {
-    use routes::{cache, datasets, events, health, jobs, models, predict, thumbnails};
+pub fn routes_and_document(max_dataset_bytes: usize) -> (Groups, utoipa::openapi::OpenApi) {
+    use routes::{
+        cache, dataset_report, datasets, events, health, jobs, models, predict, thumbnails,
+    };
     let (open, mut document) = OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts();
     let (api, api_doc) = OpenApiRouter::new()
-        .routes(routes!(datasets::list))
-        .routes(routes!(datasets::get))
+        .routes(
+            routes!(datasets::list, datasets::create)
+                .layer(DefaultBodyLimit::max(max_dataset_bytes)),
+        )
+        .routes(routes!(dataset_report::get, datasets::delete))
         .routes(routes!(thumbnails::thumbnail))
         .routes(routes!(cache::stats, cache::clear))
         .routes(routes!(jobs::create, jobs::list))

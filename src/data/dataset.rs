@@ -20,6 +20,11 @@ pub enum DatasetError {
         "invalid dataset name {0:?}: use one folder name (letters, digits, '-', '_', '.'), no path"
     )]
     InvalidName(String),
+    #[error(
+        "invalid class name {0:?}: one folder name of at most 128 bytes, without '/', '\\', \
+         control characters, surrounding spaces or a leading '.'"
+    )]
+    InvalidClass(String),
     #[error("dataset {0:?} not found in the datasets directory")]
     NotFound(String),
     #[error("dataset {0:?} resolves outside the datasets directory")]
@@ -85,6 +90,32 @@ pub fn validate_name(name: &str) -> Result<(), DatasetError> {
     } else {
         Err(DatasetError::InvalidName(name.to_owned()))
     }
+}
+
+/// A class name (a folder under a split): one path segment a person would write, so
+/// letters of any script, digits, spaces and punctuation, but no path separator, no control
+/// character, not `.`/`..` nor starting with `.` (hidden), at most 128 bytes.
+pub fn validate_class_name(name: &str) -> Result<(), DatasetError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.trim() == name
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '\\'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DatasetError::InvalidClass(name.to_owned()))
+    }
+}
+
+/// Whether a file name has one of the extensions read as images.
+pub fn has_image_extension(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 impl Dataset {
@@ -231,9 +262,9 @@ fn index_split(dir: &Path) -> std::io::Result<Split> {
 fn is_image_file(path: &Path) -> bool {
     path.is_file()
         && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(has_image_extension)
 }
 
 #[cfg(test)]
@@ -249,6 +280,29 @@ mod tests {
         }
         for good in ["cats_and_dogs_small", "set-2", "v1.0"] {
             assert!(validate_name(good).is_ok(), "{good:?} should be accepted");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".x",
+            "a/b",
+            "a\\b",
+            "a\nb",
+            "a\0b",
+            " a",
+            &"x".repeat(129),
+        ] {
+            assert!(
+                validate_class_name(bad).is_err(),
+                "class {bad:?} should be refused"
+            );
+        }
+        for good in ["cats", "golden retriever", "Äpfel", "class-1.b"] {
+            assert!(
+                validate_class_name(good).is_ok(),
+                "class {good:?} should be accepted"
+            );
         }
     }
 

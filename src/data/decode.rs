@@ -102,6 +102,32 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, DecodeError
     Ok(image.into_rgb8())
 }
 
+/// The dimensions an image file declares in its header, refused over `max_pixels`; no
+/// pixel is decoded (checks uploaded datasets before they are accepted).
+pub fn check_declared_size(
+    path: &std::path::Path,
+    max_pixels: u64,
+) -> Result<(u32, u32), DecodeError> {
+    let mut reader = ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(DecodeError::UnsupportedFormat);
+    }
+    // Only the header is read: the allocation limit (sized for decoding) would refuse a
+    // large declared image as "over the memory limit" before its size could be named.
+    reader.no_limits();
+    let (width, height) = reader.into_dimensions().map_err(classify)?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            limit: max_pixels,
+        });
+    }
+    Ok((width, height))
+}
+
 fn classify(error: image::ImageError) -> DecodeError {
     match error {
         image::ImageError::Unsupported(_) => DecodeError::UnsupportedFormat,
@@ -148,6 +174,22 @@ mod tests {
         };
         let out = load_image(&png(40, 20), &spec).unwrap();
         assert_eq!(out.len(), 10 * 10 * 3);
+    }
+
+    #[test]
+    fn declared_size_is_read_from_the_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        std::fs::write(&path, png(30, 20)).unwrap();
+        assert_eq!(check_declared_size(&path, 600), Ok((30, 20)));
+        assert_eq!(
+            check_declared_size(&path, 599),
+            Err(DecodeError::TooManyPixels {
+                width: 30,
+                height: 20,
+                limit: 599
+            })
+        );
     }
 
     #[test]

@@ -160,6 +160,18 @@ pub(super) async fn queued_count(pool: &SqlitePool) -> Result<i64, StoreError> {
     )
 }
 
+pub(super) async fn active_on(pool: &SqlitePool, dataset: &str) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE dataset = ? AND status IN ('queued', 'running') ORDER BY seq",
+    )
+    .bind(dataset)
+    .fetch_all(pool)
+    .await?;
+    ids.iter()
+        .map(|id| Uuid::parse_str(id).map_err(|e| StoreError::corrupt(format!("job {id} id"), e)))
+        .collect()
+}
+
 pub(super) async fn claim_next(
     pool: &SqlitePool,
 ) -> Result<Option<(Job, StoredEvent)>, StoreError> {

@@ -82,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first (at most 500), optionally only those in `status`, with their epochs.
     async fn jobs(&self, status: Option<JobStatus>) -> Result<Vec<Job>, StoreError>;
     async fn queued_count(&self) -> Result<i64, StoreError>;
+    /// Jobs still queued or running on `dataset`, oldest first (a dataset in use cannot
+    /// be deleted).
+    async fn active_jobs_on(&self, dataset: &str) -> Result<Vec<Uuid>, StoreError>;
     /// Mark the oldest queued job running; return it with its `running` event.
     async fn claim_next(&self) -> Result<Option<(Job, StoredEvent)>, StoreError>;
     /// Record progress; answers whether a cancel has been requested for the job.

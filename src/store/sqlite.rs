@@ -76,6 +76,10 @@ impl Store for SqliteStore {
         jobs::queued_count(&self.pool).await
     }
 
+    async fn active_jobs_on(&self, dataset: &str) -> Result<Vec<Uuid>, StoreError> {
+        jobs::active_on(&self.pool, dataset).await
+    }
+
     async fn claim_next(&self) -> Result<Option<(Job, StoredEvent)>, StoreError> {
         jobs::claim_next(&self.pool).await
     }

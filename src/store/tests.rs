@@ -237,3 +237,30 @@ async fn unreadable_rows_are_errors_not_defaults() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn active_jobs_on_a_dataset_are_the_queued_and_running_ones() {
+    let (_dir, store) = open().await;
+    let on = |dataset: &str| NewJob {
+        dataset: dataset.into(),
+        ..new_job(JobKind::ExtractFeatures)
+    };
+    let (running, queued, finished, other) = (on("d"), on("d"), on("d"), on("e"));
+    for job in [&finished, &running, &queued, &other] {
+        store.insert_job(job, 10).await.unwrap();
+    }
+    store.claim_next().await.unwrap();
+    store
+        .finish_job(finished.id, JobStatus::Failed, &Outcome::default())
+        .await
+        .unwrap();
+    store.claim_next().await.unwrap();
+    assert_eq!(
+        store.active_jobs_on("d").await.unwrap(),
+        vec![running.id, queued.id]
+    );
+    assert_eq!(store.active_jobs_on("e").await.unwrap(), vec![other.id]);
+    assert!(store.active_jobs_on("none").await.unwrap().is_empty());
+    store.request_cancel(queued.id).await.unwrap();
+    assert_eq!(store.active_jobs_on("d").await.unwrap(), vec![running.id]);
+}

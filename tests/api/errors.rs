@@ -257,7 +257,7 @@ async fn unknown_and_malformed_ids_and_bad_uploads() {
 }
 
 /// A PNG signature and IHDR chunk declaring `width`×`height` RGB, with no pixel data.
-fn png_header(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png_header(width: u32, height: u32) -> Vec<u8> {
     let mut ihdr = Vec::new();
     ihdr.extend(width.to_be_bytes());
     ihdr.extend(height.to_be_bytes());
@@ -303,7 +303,7 @@ async fn limits_answer_429_and_413() {
 
 /// Send only the head of a POST declaring `length` body bytes (and `body_start` of them);
 /// return what the server answers within 10 s, from its status line on.
-async fn raw_post_head(
+pub(crate) async fn raw_post_head(
     url: &str,
     path: &str,
     content_type: &str,

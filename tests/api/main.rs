@@ -5,6 +5,7 @@
 mod shared;
 
 mod classes;
+mod datasets;
 mod errors;
 mod health;
 mod helpers;

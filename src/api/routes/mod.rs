@@ -1,6 +1,7 @@
 //! One file per endpoint group.
 
 pub mod cache;
+pub mod dataset_report;
 pub mod datasets;
 pub mod events;
 pub mod health;

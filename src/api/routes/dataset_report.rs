@@ -1,0 +1,67 @@
+//! `GET /v1/datasets/{name}`: one dataset with its report (duplicates, unreadable files,
+//! balance: `data::report`). Listing, uploading and deleting are in `datasets`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::{ApiError, AppState, ErrorBody};
+use crate::data::dataset::{Dataset, DatasetError, Split};
+use crate::data::report::{self, DatasetReport};
+
+/// One dataset as the list shows it, with its report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DatasetDetail {
+    pub name: String,
+    pub splits: BTreeMap<String, Split>,
+    /// What the checks before training found: `errors` block training.
+    pub report: DatasetReport,
+}
+
+/// One dataset and its report: images per split and class, unreadable files, duplicates
+/// within and across splits, near-duplicates across splits, imbalance, image sizes. The
+/// first request after the files change reads every image (seconds to minutes); later ones
+/// read the cached report.
+#[utoipa::path(get, path = "/v1/datasets/{name}", tag = "datasets",
+    params(("name" = String, Path, description = "The dataset's folder name")),
+    responses(
+        (status = 200, description = "The dataset and its report", body = DatasetDetail),
+        (status = 400, description = "Not a valid dataset name", body = ErrorBody),
+        (status = 404, description = "No such dataset", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn get(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<DatasetDetail>, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::bad_request(e.body_text()).field("name"))?;
+    let datasets_dir = state.settings.datasets_dir.clone();
+    let data_dir = state.settings.data_dir.clone();
+    let max_pixels = state.settings.max_pixels;
+    let detail = tokio::task::spawn_blocking(move || {
+        // Not `open`: a split missing a class is the report's to explain, not a 422.
+        let dataset = Dataset::index(&datasets_dir, &name)?;
+        if dataset.splits.is_empty() {
+            return Err(DatasetError::NotFound(name));
+        }
+        let report = report::cached(&dataset, &data_dir, max_pixels).report;
+        Ok(DatasetDetail {
+            name: dataset.name,
+            splits: dataset.splits,
+            report,
+        })
+    })
+    .await?
+    .map_err(|error| match error {
+        DatasetError::InvalidName(_) | DatasetError::Escapes(_) => {
+            ApiError::bad_request(error.to_string()).field("name")
+        }
+        DatasetError::NotFound(_) => ApiError::not_found(error.to_string()).field("name"),
+        other => ApiError::internal(other),
+    })?;
+    Ok(Json(detail))
+}
