@@ -3,6 +3,7 @@
 //! limit is 413 without reading the body, and so are too many parts. Separate from the
 //! predict route so that the fuzz target (fuzz/) drives exactly this code.
 
+use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, StatusCode};
 
@@ -73,6 +74,7 @@ pub async fn read_images(
         .await
         .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
     let mut images = Vec::new();
+    let mut too_many = false;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -88,24 +90,42 @@ pub async fn read_images(
             continue;
         }
         if images.len() == max_images {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("too many images: at most {max_images} per request"),
-            )
-            .field("image"));
+            too_many = true;
+        }
+        if too_many {
+            // Read the rest (bounded by the body limit) before answering, so that a client
+            // still sending gets the 413 rather than a connection reset mid-upload.
+            drain(field).await.map_err(|e| body_error(e, too_large))?;
+            continue;
         }
         let name = field.file_name().unwrap_or("unnamed").to_owned();
-        let bytes = field.bytes().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("malformed multipart body: {e}"))
-            }
-        })?;
+        let bytes = field.bytes().await.map_err(|e| body_error(e, too_large))?;
         images.push((name, bytes.to_vec()));
+    }
+    if too_many {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("too many images: at most {max_images} per request"),
+        )
+        .field("image"));
     }
     if images.is_empty() {
         return Err(ApiError::bad_request("no `image` part in the multipart body").field("image"));
     }
     Ok(images)
+}
+
+/// Read a part to its end, keeping nothing.
+async fn drain(mut field: axum::extract::multipart::Field<'_>) -> Result<(), MultipartError> {
+    while field.chunk().await?.is_some() {}
+    Ok(())
+}
+
+/// A part that could not be read: over the body limit (413), else malformed (400).
+fn body_error(error: MultipartError, too_large: impl Fn() -> ApiError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        ApiError::bad_request(format!("malformed multipart body: {error}"))
+    }
 }
