@@ -2,6 +2,8 @@
 // sign-in dialog once; concurrent requests wait on the same dialog and are retried with the
 // token), withToken() for EventSource URLs, and the connection indicator in the top bar.
 // Images from /v1 (thumbnails) come through api(…, { as: 'blob' }) as well, for the same header.
+// upload() sends one file with XMLHttpRequest instead, for its upload progress events (fetch has
+// none), with the same token handling, errors and answers as api().
 
 import { $ } from './dom.js';
 import { state } from './state.js';
@@ -62,6 +64,23 @@ export function signIn() {
   return askToken();
 }
 
+/** The ApiError of a refused request: the API's JSON `{error, field}` worded exactly as the API
+ * words it, else the body's text, else the status line. */
+function errorOf(status, statusText, text) {
+  let message = `${status} ${statusText}`.trim();
+  let field = null;
+  try {
+    const err = JSON.parse(text);
+    if (err && typeof err.error === 'string') {
+      message = err.error;
+      field = err.field ?? null;
+    }
+  } catch {
+    if (text.trim()) message = text.trim();
+  }
+  return new ApiError(status, message, field);
+}
+
 /** A /v1 request. The answer: parsed JSON, text, or with `as: 'blob'` a Blob (images, which
  * need the token too and so cannot be plain <img src> links). */
 export async function api(path, { method = 'GET', json, body, as } = {}, retried = false) {
@@ -86,25 +105,64 @@ export async function api(path, { method = 'GET', json, body, as } = {}, retried
     if (t) sessionStorage.removeItem(TOKEN_KEY);
     if (await askToken()) return api(path, { method, json, body, as }, true);
   }
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    let field = null;
-    const text = await res.text();
-    try {
-      const err = JSON.parse(text);
-      if (err && typeof err.error === 'string') {
-        message = err.error; // shown exactly as the API words it
-        field = err.field ?? null;
-      }
-    } catch {
-      if (text.trim()) message = text.trim();
-    }
-    throw new ApiError(res.status, message, field);
-  }
+  if (!res.ok) throw errorOf(res.status, res.statusText, await res.text());
   if (res.status === 204) return null;
   if (as === 'blob') return res.blob();
   const type = res.headers.get('Content-Type') || '';
   return type.includes('json') ? res.json() : res.text();
+}
+
+/** POST one file (the whole body, sent as `contentType`) with XMLHttpRequest, which reports the
+ * upload's progress: onProgress(sentBytes, totalBytes) as the body goes out, onSent() once all of
+ * it is out (the server may still be working on it). Aborting `signal` aborts the upload. The
+ * answer and errors are api()'s: parsed JSON (or text), ApiError with the API's words; a 401 asks
+ * for the token and sends the file again. */
+export function upload(path, file, { contentType, onProgress, onSent, signal } = {}, retried = false) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new ApiError(0, 'upload cancelled'));
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    const t = token();
+    if (t) xhr.setRequestHeader('Authorization', `Bearer ${t}`);
+    if (contentType) xhr.setRequestHeader('Content-Type', contentType);
+    xhr.upload.addEventListener('progress', (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : file.size));
+    xhr.upload.addEventListener('load', () => onSent?.());
+    const abort = () => xhr.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    const done = () => signal?.removeEventListener('abort', abort);
+    xhr.addEventListener('abort', () => {
+      done();
+      reject(new ApiError(0, 'upload cancelled'));
+    });
+    xhr.addEventListener('error', () => {
+      done();
+      reject(new ApiError(0, 'cannot reach the server (the upload was cut off)'));
+    });
+    xhr.addEventListener('load', async () => {
+      done();
+      if (xhr.status === 401 && !retried) {
+        if (t) sessionStorage.removeItem(TOKEN_KEY); // refused: ask again rather than resend it
+        if (await askToken()) {
+          resolve(upload(path, file, { contentType, onProgress, onSent, signal }, true));
+          return;
+        }
+      }
+      if (xhr.status < 200 || xhr.status >= 300) {
+        reject(errorOf(xhr.status, xhr.statusText, xhr.responseText));
+        return;
+      }
+      const type = xhr.getResponseHeader('Content-Type') || '';
+      try {
+        resolve(type.includes('json') ? JSON.parse(xhr.responseText) : xhr.responseText);
+      } catch (e) {
+        reject(new ApiError(xhr.status, `the server's answer is not JSON (${e.message})`));
+      }
+    });
+    xhr.send(file);
+  });
 }
 
 export function setConn(kind, text) {

@@ -1,5 +1,5 @@
 // The views' message bus: the only way one view (jobs, detail, curves, evaluation, models, form,
-// predict) makes another react, so that views import only the leaves (api, bus, dom, recipes,
+// predict, datasets) makes another react, so that views import only the leaves (api, bus, dom, recipes,
 // state) and never each other (tests/dashboard/imports.mjs checks this). on(name, fn) subscribes,
 // emit(name, detail) calls every handler of that name at once, in the order they subscribed,
 // with `detail` as the argument, just as a direct call would: nothing is deferred, and an
@@ -21,6 +21,7 @@ export const EVENTS = {
   'job-selected': 'state.selected is now {id} (detail) → jobs (row highlight), curves (rebuild), evaluation',
   'jobs-changed': 'a poll re-read state.jobs and merged it into the runs (jobs) → form (pickers), detail, evaluation',
   'models-changed': 'state.models changed (models) → form (pickers)',
+  'datasets-changed': 'state.datasets was re-read and differs: start-up, an upload, a delete, a poll (datasets) → form (dataset picker)',
   'run-updated': 'the run of job {id} has new data (jobs, detail) → curves, detail, evaluation',
   'run-finished': 'a poll saw job {id} of an open run finish (jobs) → detail (ends its stream)',
   'cancel-failed': 'cancelling job {id} failed with {message} (jobs) → detail (shows it)',

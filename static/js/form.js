@@ -1,9 +1,11 @@
 // The job form: loading the server's job defaults (GET /v1/jobs/defaults, once, at start-up;
 // nothing can be submitted before), building the recipe's fields from them (recipes.js), the
 // pickers filled from the API (datasets, features jobs, models, splits), its errors, reading
-// and submitting POST /v1/jobs, and "Evaluate…" prefilling it.
+// and submitting POST /v1/jobs, and "Evaluate…" prefilling it. The dataset list itself is read
+// by datasets.js (state.datasets); the form fills its picker from it.
 // Emits: job-created and select-job (a job was submitted).
-// Handles: jobs-changed and models-changed (refill the pickers), evaluate-model (prefill).
+// Handles: jobs-changed and models-changed (refill the pickers), datasets-changed (refill the
+// dataset picker), evaluate-model (prefill).
 
 import { api } from './api.js';
 import { emit, on } from './bus.js';
@@ -200,14 +202,8 @@ export async function loadDefaults() {
   $('#reset-defaults').disabled = false;
 }
 
-export async function loadDatasets() {
-  try {
-    state.datasets = await api('/v1/datasets');
-  } catch (e) {
-    showFormError(`Datasets: ${e.message}`);
-    setTimeout(loadDatasets, 5000);
-    return;
-  }
+/** The dataset picker, from state.datasets: keeps the user's choice while it still exists. */
+function fillDatasetPicker() {
   const names = state.datasets.map((d) => ({ value: d.name, label: d.name }));
   fillSelect($('#dataset'), names, { preferred: 'cats_and_dogs_small' });
   describeDataset();
@@ -230,4 +226,5 @@ export function prefillEvaluate(m) {
 
 on('jobs-changed', () => refreshFormPickers());
 on('models-changed', () => refreshFormPickers());
+on('datasets-changed', () => fillDatasetPicker());
 on('evaluate-model', ({ model }) => prefillEvaluate(model));

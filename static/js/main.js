@@ -3,16 +3,16 @@
 // Plain ES modules, no framework, no build step; the only dependency is uPlot (window.uPlot,
 // vendored in vendor/uplot/ and loaded by index.html before this module).
 // Layers: the leaves (api, bus, dom, recipes, state) at the bottom; the views (jobs, curves,
-// detail, evaluation, form, models, predict) import only leaves and react to each other through
+// detail, evaluation, form, models, predict, datasets) import only leaves and react to each other through
 // bus.js; this module alone imports every view (tests/dashboard/imports.mjs checks it). Importing
 // a view subscribes its bus handlers, so the import order below (form, jobs, curves, detail,
-// evaluation, models, predict) is the order in which the handlers of one event run.
+// evaluation, models, predict, datasets) is the order in which the handlers of one event run.
 // Emits and handles no events itself.
 
 import { signIn } from './api.js';
 import { $, h } from './dom.js';
 import { state } from './state.js';
-import { buildRecipeFields, describeDataset, loadDatasets, loadDefaults, refreshFormPickers, submitJob } from './form.js';
+import { buildRecipeFields, describeDataset, loadDefaults, refreshFormPickers, submitJob } from './form.js';
 import { VGG16_CONV_LAYERS } from './recipes.js';
 import { pollJobs } from './jobs.js';
 import { followChartWidth, rebuildCharts, smooth, updateCharts } from './curves.js';
@@ -20,6 +20,7 @@ import { selectJob } from './detail.js';
 import './evaluation.js'; // only its bus handlers: it follows the selected job by itself
 import { loadModels } from './models.js';
 import { setUpPredict } from './predict.js';
+import { loadDatasets, setUpDatasets } from './datasets.js';
 
 function init() {
   document.body.append(h('datalist', { id: 'vgg-layers' }, VGG16_CONV_LAYERS.map((l) => h('option', { value: l }))));
@@ -43,6 +44,7 @@ function init() {
   $('#smoothing-value').textContent = state.smoothing.toFixed(2);
   buildRecipeFields(); // a "loading" note until the server's job defaults are in
   setUpPredict();
+  setUpDatasets();
   rebuildCharts();
   followChartWidth();
   // Browsers slow timers down in hidden tabs: refresh at once when the tab is shown again.
@@ -53,6 +55,7 @@ function init() {
   loadModels();
   pollJobs();
   setInterval(loadModels, 15000); // models also change through other clients
+  setInterval(loadDatasets, 30000); // and datasets too (or by hand, in the datasets folder)
   const m = /^#job=(.+)$/.exec(location.hash);
   if (m) selectJob(decodeURIComponent(m[1]));
 }

@@ -7,7 +7,7 @@
 export const state = {
   jobs: [], // last GET /v1/jobs, newest first
   models: [], // last GET /v1/models
-  datasets: [], // GET /v1/datasets
+  datasets: [], // GET /v1/datasets (read by datasets.js)
   defaults: null, // GET /v1/jobs/defaults: { defaults: {kind: {param: value}}, limits: {param: range} }
   selected: null, // id of the job whose curves and live stream are shown
   compare: new Set(), // ids of jobs overlaid on the charts
@@ -27,6 +27,10 @@ export const state = {
   modelsSignature: '', // the model list as last rendered
   predict: { lastFiles: [], thumbUrls: [] }, // the photos last classified, and their object URLs
   evaluation: { key: '', thumbUrls: [] }, // the evaluation shown (job id + its data), its photos' object URLs
+  // The datasets panel: the list as last rendered, the dataset whose report is shown (and a
+  // counter that tells a stale report answer from the latest), its photos' object URLs, the
+  // archive chosen for upload, the name the panel proposed for it, and the upload in flight.
+  datasetsView: { signature: '', report: null, reportSeq: 0, thumbUrls: [], file: null, autoName: '', upload: null },
 };
 
 export function runFor(id) {

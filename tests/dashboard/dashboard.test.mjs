@@ -2,7 +2,9 @@
 // driven by playwright-core, clicks through the page as a person would. It extracts features of
 // a tiny dataset and trains on them from the form, watches the curves fill from the event stream,
 // shows the trained model's evaluation on the test split (confusion matrix, per-class figures,
-// thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, and saves a screenshot to bench-out/ (ignored
+// thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, uploads a zip
+// in the Datasets view (progress, report, thumbnails) and extracts features of it from the form,
+// and saves screenshots to bench-out/ (ignored
 // by git; docs/dashboard.png, the README's picture, is made on purpose by
 // benches/dashboard_screenshot.sh). The form's defaults and ranges are the server's
 // (GET /v1/jobs/defaults): the test reads them from the server too and repeats none.
@@ -11,7 +13,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,12 +23,16 @@ import { chromium } from 'playwright-core';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER_BIN = path.resolve(process.env.VGGSERVE_BIN || path.join(REPO, 'target/release/vggserve'));
 const SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-test.png');
+const DATASETS_SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-datasets.png');
 const CHROMIUM = '/usr/bin/chromium';
 const EPOCHS = 3;
 // Per class and split: enough for every recipe to run, few enough for two CPU cores. The test
 // split makes a training job evaluate its model (result.test).
 const TINY = { train: 8, validation: 4, test: 4 };
 const CLASSES = ['cats', 'dogs'];
+// The dataset uploaded through the page: photos per class and split of the zip, and its name.
+const UPLOAD = { train: 4, validation: 4, test: 4 };
+const UPLOAD_NAME = 'uploaded_pets';
 
 // Minutes, not seconds: the first job loads VGG16 on the CPU of a 2-core machine.
 const SERVER_START_MS = 120_000;
@@ -71,6 +77,35 @@ function makeTinyDataset(datasetsDir) {
       for (const p of photos) fs.copyFileSync(path.join(from, p), path.join(to, p));
     }
   }
+}
+
+/** A zip such as one made from a folder: `<top>/<split>/<class>/<image>`, a few shared photos per
+ * class and split, plus one train photo copied into validation (a leak the report must call an
+ * error) and a .DS_Store (left out as hidden). Written by Python's zipfile: no npm dependency. */
+function makeUploadZip(dir) {
+  const source = path.join(sharedDir(), 'datasets', 'cats_and_dogs_small');
+  const entries = [];
+  for (const [split, count] of Object.entries(UPLOAD)) {
+    for (const cls of CLASSES) {
+      const from = path.join(source, split, cls);
+      const photos = fs.readdirSync(from).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, count);
+      assert.equal(photos.length, count, `need ${count} photos in ${from}`);
+      for (const p of photos) entries.push([path.join(from, p), `pets/${split}/${cls}/${p}`]);
+    }
+  }
+  const leaked = entries[0]; // the first train/cats photo
+  entries.push([leaked[0], `pets/validation/cats/copy-${path.basename(leaked[0])}`]);
+  const zip = path.join(dir, 'pets.zip');
+  const script = [
+    'import json, sys, zipfile',
+    'with zipfile.ZipFile(sys.argv[1], "w") as z:',
+    '    for src, name in json.loads(sys.argv[2]):',
+    '        z.write(src, name)',
+    '    z.writestr("pets/.DS_Store", b"finder")',
+  ].join('\n');
+  const r = spawnSync('python3', ['-c', script, zip, JSON.stringify(entries)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `python3 could not write the zip: ${r.stderr || r.error}`);
+  return zip;
 }
 
 /** Start the server on a free port and wait for its "listening on http://…" line. */
@@ -211,6 +246,7 @@ test('the page loads and lists the tiny dataset', async () => {
   await page.goto(`${server.url}/`);
   assert.match(await page.title(), /vggserve/);
   await page.waitForSelector('#dataset option[value="tiny"]', { state: 'attached', timeout: 30_000 });
+  await page.waitForSelector('[data-testid="datasets-list"] [data-testid="dataset-row"][data-dataset="tiny"]', { timeout: 30_000 });
 });
 
 /** What the form shows for one parameter: a number, a boolean (checkbox) or the text. */
@@ -398,5 +434,117 @@ test('screenshot of the finished job with its curves, and no console errors', as
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   t.diagnostic(`screenshot: ${path.relative(REPO, SCREENSHOT)}`);
+  assert.deepEqual(consoleErrors, [], 'the page logged errors');
+});
+
+test('a zip uploaded in the Datasets view shows its report and thumbnails, and recipe 1 runs on it', { timeout: EXTRACT_MS + 120_000 }, async (t) => {
+  const zip = makeUploadZip(tmp);
+
+  // Refusals, on a page of its own (its console is not watched: a refused upload logs an error
+  // there): a name the dashboard rejects before sending, then an archive the server rejects,
+  // whose JSON error is shown as the server words it.
+  const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await other.goto(`${server.url}/`);
+    await other.setInputFiles('#dataset-file', { name: 'broken.zip', mimeType: 'application/zip', buffer: Buffer.from('not a zip at all') });
+    assert.equal(await other.inputValue('#dataset-name'), 'broken', 'a name is proposed from the file\'s');
+    await other.fill('#dataset-name', '.hidden');
+    await other.click('#upload-start');
+    await other.waitForSelector('#upload-error:not([hidden])', { timeout: 10_000 });
+    assert.equal(await other.getAttribute('#dataset-name', 'aria-invalid'), 'true');
+    await other.fill('#dataset-name', 'broken');
+    const res = await fetch(`${server.url}/v1/datasets?name=broken`, {
+      method: 'POST', headers: { 'Content-Type': 'application/zip' }, body: 'not a zip at all',
+    });
+    assert.equal(res.status, 422);
+    const refusal = await res.json();
+    await other.click('#upload-start');
+    await other.waitForFunction((want) => document.querySelector('#upload-error')?.textContent === `✗ ${want}`, refusal.error, { timeout: 30_000 });
+    assert.equal(await other.getAttribute('#dataset-drop', 'aria-invalid'), refusal.field === 'archive' ? 'true' : null);
+    assert.match(await other.textContent('#upload-text'), /nothing was kept/);
+  } finally {
+    await other.close();
+  }
+
+  // The upload, as a person does it: choose the file, name it, press Upload.
+  await page.locator('#datasets-panel').scrollIntoViewIfNeeded();
+  await page.setInputFiles('#dataset-file', zip);
+  assert.equal(await page.inputValue('#dataset-name'), 'pets');
+  await page.fill('#dataset-name', UPLOAD_NAME);
+  await page.click('#upload-start');
+  const shown = await page.waitForFunction((name) => {
+    const err = document.querySelector('#upload-error');
+    if (err && !err.hidden) return { error: err.textContent };
+    const report = document.querySelector('[data-testid="dataset-report"]');
+    const failed = report?.querySelector('[data-testid="report-error"]');
+    if (failed) return { error: failed.textContent };
+    return report?.querySelector('#report-h')?.textContent.includes(name) && report.querySelector('[data-testid="report-counts"]') ? { ok: true } : false;
+  }, UPLOAD_NAME, { timeout: 120_000 });
+  const { error } = await shown.jsonValue();
+  assert.ok(!error, `upload or report failed: ${error}${serverLog()}`);
+
+  // The progress bar ended full, and the answer's `skipped` (the .DS_Store) is shown.
+  assert.equal(await page.$eval('[data-testid="upload-progress"]', (el) => el.value), 1);
+  assert.match(await page.textContent('[data-testid="upload-text"]'), /^✓ Uploaded/);
+  assert.match(await page.textContent('[data-testid="upload-skipped"]'), /1 hidden/);
+
+  // The counts table says what the API's report says, cell by cell.
+  const res = await fetch(`${server.url}/v1/datasets/${UPLOAD_NAME}`);
+  assert.equal(res.status, 200);
+  const { report } = await res.json();
+  const want = {};
+  for (const [split, sr] of Object.entries(report.splits)) {
+    for (const [cls, cc] of Object.entries(sr.classes)) want[`${split}/${cls}`] = cc.images;
+  }
+  const cells = await page.$$eval('[data-testid="report-counts"] [data-testid="report-count"]',
+    (tds) => Object.fromEntries(tds.map((td) => [`${td.dataset.split}/${td.dataset.class}`, Number(td.dataset.count)])));
+  assert.deepEqual(cells, want);
+  assert.equal(want['validation/cats'], UPLOAD.validation + 1, 'the leaked copy counts in validation');
+  const totals = await page.$$eval('[data-testid="report-split-total"]', (tds) => Object.fromEntries(tds.map((td) => [td.dataset.split, Number(td.dataset.count)])));
+  assert.deepEqual(totals, Object.fromEntries(Object.entries(report.splits).map(([s, sr]) => [s, sr.images])));
+
+  // Warnings and errors, as the server words them; the leak is an error that refuses training.
+  assert.ok(report.warnings.length > 0 && report.errors.length > 0, `expected warnings and errors: ${JSON.stringify(report)}`);
+  const warnings = await page.$$eval('[data-testid="report-warnings"] li', (lis) => lis.map((li) => li.textContent));
+  assert.deepEqual(warnings, report.warnings);
+  const errors = await page.$$eval('[data-testid="report-errors"] li', (lis) => lis.map((li) => li.textContent));
+  assert.deepEqual(errors, report.errors);
+  assert.match(await page.textContent('[data-testid="report-errors"]'), /Allow leaks/);
+
+  // Thumbnails of the photos the report names (the leaked pair), actually decoded.
+  const named = new Set(report.cross_split_duplicates.flatMap((p) => [p.a, p.b]));
+  assert.equal(named.size, 2);
+  const thumbs = await page.$$eval('[data-testid="dataset-thumbnails"] [data-testid="dataset-thumb"]', (lis) => lis.map((li) => li.dataset.file));
+  assert.deepEqual(new Set(thumbs), named);
+  const loaded = await page.waitForFunction(() => {
+    const failed = document.querySelector('[data-testid="dataset-thumbnails"] .thumb-error');
+    if (failed) return { error: failed.textContent };
+    const imgs = [...document.querySelectorAll('[data-testid="dataset-thumb"] img')];
+    return imgs.length && imgs.every((img) => img.complete && img.naturalWidth > 0) ? { ok: true } : false;
+  }, null, { timeout: 30_000 });
+  assert.ok(!(await loaded.jsonValue()).error, 'a thumbnail did not load');
+
+  // The list shows it, and the job form offers it at once.
+  const row = `[data-testid="datasets-list"] [data-testid="dataset-row"][data-dataset="${UPLOAD_NAME}"]`;
+  const listed = await page.$$eval(`${row} [data-testid="dataset-images"]`, (tds) => Object.fromEntries(tds.map((td) => [td.dataset.split, Number(td.textContent)])));
+  assert.deepEqual(listed, totals);
+  await page.waitForSelector(`#dataset option[value="${UPLOAD_NAME}"]`, { state: 'attached', timeout: 5_000 });
+
+  fs.mkdirSync(path.dirname(DATASETS_SCREENSHOT), { recursive: true });
+  await page.locator('#datasets-panel').screenshot({ path: DATASETS_SCREENSHOT });
+  t.diagnostic(`screenshot: ${path.relative(REPO, DATASETS_SCREENSHOT)}`);
+
+  // Recipe 1 on the uploaded dataset, from the form (a leak does not refuse extracting features).
+  await page.selectOption('#recipe', 'extract_features');
+  await page.selectOption('#dataset', UPLOAD_NAME);
+  const id = await startJobFromForm();
+  await waitForJob(id, EXTRACT_MS);
+
+  // Deleting it (two clicks) takes it off the list and out of the form's picker.
+  await page.click(`${row} [data-testid="dataset-delete"]`);
+  await page.click(`${row} [data-testid="dataset-delete"]`);
+  await page.waitForSelector(row, { state: 'detached', timeout: 10_000 });
+  await page.waitForSelector(`#dataset option[value="${UPLOAD_NAME}"]`, { state: 'detached', timeout: 5_000 });
+  assert.equal((await fetch(`${server.url}/v1/datasets/${UPLOAD_NAME}`)).status, 404);
   assert.deepEqual(consoleErrors, [], 'the page logged errors');
 });
