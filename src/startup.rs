@@ -61,6 +61,12 @@ impl Application {
         crate::api::metrics::spawn_upkeep(metrics.clone());
         let store: SharedStore = Arc::new(SqliteStore::open(&settings.data_dir).await?);
         recover_interrupted(&store, &settings.data_dir).await?;
+        // Uploads a previous process was receiving when it died left their files behind.
+        match crate::data::import::sweep_incoming(&settings.datasets_dir) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(entries = n, "removed the leftovers of interrupted uploads"),
+            Err(error) => tracing::warn!(%error, "cannot clear interrupted uploads"),
+        }
         let hub = EventHub::new(1024);
         let runner = RecipeRunner {
             store: store.clone(),

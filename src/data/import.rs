@@ -151,6 +151,30 @@ impl Drop for Incoming {
     }
 }
 
+/// Remove what uploads left in `.incoming` when the process died mid-upload (kill -9, a
+/// crash): called at start-up, before any request, so nothing there belongs to a live one.
+/// Returns how many entries were removed.
+pub fn sweep_incoming(datasets_dir: &Path) -> io::Result<usize> {
+    let dir = datasets_dir.join(INCOMING);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+        removed += 1;
+    }
+    std::fs::remove_dir(&dir)?;
+    Ok(removed)
+}
+
 /// The name is valid and not taken (checked before the body is read, and again at publish).
 pub fn check_available(datasets_dir: &Path, name: &str) -> Result<(), ImportError> {
     validate_name(name)?;
@@ -274,7 +298,9 @@ pub fn publish(
     validate_name(name)?;
     let placements = plan(&staged.files, rule)?;
     let raw = incoming.raw();
-    let out = incoming.staging.join("out");
+    // Staged under the dataset's own name, so that the checks below name it as the user does.
+    let parent = incoming.staging.join("publish");
+    let out = parent.join(name);
     for p in &placements {
         let dir = out.join(p.split).join(&p.class);
         std::fs::create_dir_all(&dir)?;
@@ -282,7 +308,7 @@ pub fn publish(
         std::fs::rename(from, dir.join(&p.file))?;
     }
     // Train's classes must be every split's classes.
-    Dataset::open(&incoming.staging, "out")?;
+    Dataset::open(&parent, name)?;
     {
         let _one_at_a_time = PUBLISH.lock().unwrap_or_else(|e| e.into_inner());
         if incoming.cancelled.load(Ordering::SeqCst) {

@@ -173,3 +173,17 @@ fn publish_renames_into_place_and_the_guard_leaves_nothing() {
         Err(ImportError::Dataset(DatasetError::NotFound(_)))
     ));
 }
+
+#[test]
+fn sweeping_removes_what_interrupted_uploads_left() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(sweep_incoming(dir.path()).unwrap(), 0);
+    let incoming = dir.path().join(INCOMING);
+    std::fs::create_dir_all(incoming.join("abc.d/raw/cats")).unwrap();
+    std::fs::write(incoming.join("abc"), b"half a body").unwrap();
+    std::fs::write(incoming.join("abc.d/raw/cats/1.jpg"), b"x").unwrap();
+    std::fs::create_dir_all(dir.path().join("kept/train/cats")).unwrap();
+    assert_eq!(sweep_incoming(dir.path()).unwrap(), 2);
+    assert!(!incoming.exists());
+    assert!(dir.path().join("kept/train/cats").is_dir());
+}

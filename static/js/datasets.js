@@ -3,10 +3,10 @@
 // through api.js's upload(), for its progress bar; the name, and for class-folders-only archives
 // the validation and test shares and the seed), one dataset's report (GET /v1/datasets/{name}:
 // images per split and class, warnings, and the errors that refuse training), thumbnails of the
-// photos that report names, and deleting a dataset (two clicks).
-// The API lists no file names per class: a dataset's photos are known here only where its report
-// names them (identical and near-identical files), so only those get thumbnails (through api()
-// for the token, as object URLs revoked whenever the report is re-rendered or emptied).
+// first photos of each class (the `samples` GET /v1/datasets/{name} lists) and of the photos the
+// report names (identical and near-identical files), and deleting a dataset (two clicks).
+// Thumbnails come through api() for the token, as object URLs revoked whenever the report is
+// re-rendered or emptied.
 // Emits: datasets-changed (state.datasets was re-read and differs).
 // Handles: nothing.
 
@@ -187,6 +187,7 @@ function renderReport(detail, seq, focus) {
       h('ul', {}, warnings.map((w) => h('li', {}, w)))) : null,
     !errors.length && !warnings.length ? h('p', { class: 'report-ok', 'data-testid': 'report-ok' }, '✓ No errors, no warnings.') : null,
     countsTable(report, splits, classes),
+    classSamples(name, detail.samples ?? {}, seq),
     thumbnails(name, report, seq),
   ].filter(Boolean));
   section.setAttribute('aria-busy', 'false');
@@ -246,6 +247,28 @@ function namedPhotos(report) {
   return notes;
 }
 
+/** The first photos of each class, from the train split (else the first split listed). */
+function classSamples(name, samples, seq) {
+  const split = Object.keys(samples).sort(bySplit)[0];
+  const box = h('div', { class: 'dataset-thumbs', 'data-testid': 'class-samples' },
+    h('h4', {}, split ? `A few photos of each class (${split})` : 'A few photos of each class'));
+  if (!split) {
+    box.append(h('p', { class: 'empty' }, 'No photos.'));
+    return box;
+  }
+  for (const [cls, files] of Object.entries(samples[split]).sort(([a], [b]) => a.localeCompare(b))) {
+    box.append(h('h5', {}, cls),
+      h('ul', { class: 'thumb-list' }, files.slice(0, THUMBS_PER_CLASS).map((file) => {
+        const img = h('img', { alt: `${cls}: ${file}`, decoding: 'async' });
+        const li = h('li', { class: 'thumb pending', 'data-testid': 'class-sample', 'data-file': file, title: file },
+          h('figure', {}, img, h('figcaption', {}, h('span', { class: 'fname' }, file.split('/').pop()))));
+        loadThumb(img, li, name, file, seq);
+        return li;
+      })));
+  }
+  return box;
+}
+
 function thumbnails(name, report, seq) {
   const byClass = new Map();
   for (const [file, note] of namedPhotos(report)) {
@@ -258,11 +281,11 @@ function thumbnails(name, report, seq) {
     h('h4', {}, 'Photos named by the report'));
   if (!byClass.size) {
     box.append(h('p', { class: 'empty', 'data-testid': 'thumbnails-none' },
-      'None to show: the report names no duplicate or look-alike photos, and the server lists no other file names.'));
+      'None to show: the report names no duplicate or look-alike photos.'));
     return box;
   }
   box.append(h('p', { class: 'help' },
-    `The server lists file names only where its report names them: identical and near-identical photos (up to ${THUMBS_PER_CLASS} per class, train first).`));
+    `Identical and near-identical photos (up to ${THUMBS_PER_CLASS} per class, train first).`));
   for (const [cls, photos] of [...byClass].sort(([a], [b]) => a.localeCompare(b))) {
     photos.sort((a, b) => bySplit(a.split, b.split) || a.file.localeCompare(b.file));
     const shown = photos.slice(0, THUMBS_PER_CLASS);

@@ -16,6 +16,23 @@ async fn a_dataset_is_shown_with_its_report_and_the_report_is_cached() {
     // The summary as the list shows it…
     assert_eq!(body["splits"]["train"]["images"], 20);
     assert_eq!(body["splits"]["train"]["classes"], json!(["cats", "dogs"]));
+    // …a few photos of each class, which the thumbnail route serves…
+    let samples = body["samples"]["train"]["dogs"].as_array().unwrap();
+    assert_eq!(samples.len(), 4, "{body}");
+    let first = app.photo("train", "dogs", 0);
+    assert_eq!(
+        samples[0],
+        format!(
+            "train/dogs/{}",
+            first.file_name().unwrap().to_str().unwrap()
+        )
+    );
+    let url = format!(
+        "{}/v1/datasets/tiny/thumbnail?file={}",
+        app.url,
+        samples[0].as_str().unwrap()
+    );
+    assert_eq!(app.client.get(url).send().await.unwrap().status(), 200);
     // …and the report.
     let report = &body["report"];
     assert_eq!(report["splits"]["train"]["classes"]["cats"]["images"], 10);

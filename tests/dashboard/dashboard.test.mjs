@@ -491,7 +491,7 @@ test('a zip uploaded in the Datasets view shows its report and thumbnails, and r
   // The counts table says what the API's report says, cell by cell.
   const res = await fetch(`${server.url}/v1/datasets/${UPLOAD_NAME}`);
   assert.equal(res.status, 200);
-  const { report } = await res.json();
+  const { report, samples } = await res.json();
   const want = {};
   for (const [split, sr] of Object.entries(report.splits)) {
     for (const [cls, cc] of Object.entries(sr.classes)) want[`${split}/${cls}`] = cc.images;
@@ -523,6 +523,18 @@ test('a zip uploaded in the Datasets view shows its report and thumbnails, and r
     return imgs.length && imgs.every((img) => img.complete && img.naturalWidth > 0) ? { ok: true } : false;
   }, null, { timeout: 30_000 });
   assert.ok(!(await loaded.jsonValue()).error, 'a thumbnail did not load');
+
+  // A few photos of each class: the train files the API lists, every one decoded.
+  const listedSamples = Object.values(samples.train).flat();
+  const shownSamples = await page.$$eval('[data-testid="class-samples"] [data-testid="class-sample"]', (lis) => lis.map((li) => li.dataset.file));
+  assert.deepEqual(new Set(shownSamples), new Set(listedSamples));
+  const samplesLoaded = await page.waitForFunction(() => {
+    const failed = document.querySelector('[data-testid="class-samples"] .thumb-error');
+    if (failed) return { error: failed.textContent };
+    const imgs = [...document.querySelectorAll('[data-testid="class-sample"] img')];
+    return imgs.length && imgs.every((img) => img.complete && img.naturalWidth > 0) ? { ok: true } : false;
+  }, null, { timeout: 30_000 });
+  assert.ok(!(await samplesLoaded.jsonValue()).error, 'a class photo did not load');
 
   // The list shows it, and the job form offers it at once.
   const row = `[data-testid="datasets-list"] [data-testid="dataset-row"][data-dataset="${UPLOAD_NAME}"]`;

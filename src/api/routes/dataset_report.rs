@@ -18,8 +18,35 @@ use crate::data::report::{self, DatasetReport};
 pub struct DatasetDetail {
     pub name: String,
     pub splits: BTreeMap<String, Split>,
+    /// A few photos of each class, by split then class (the first ones by name), as paths
+    /// relative to the dataset's folder: what `GET /v1/datasets/{name}/thumbnail` takes.
+    pub samples: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// What the checks before training found: `errors` block training.
     pub report: DatasetReport,
+}
+
+/// How many photos of each class `samples` names.
+const SAMPLES_PER_CLASS: usize = 4;
+
+/// The first photos of each class of each split, relative to the dataset's folder.
+fn samples(dataset: &Dataset) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for (split, data) in &dataset.splits {
+        let by_class = out.entry(split.clone()).or_default();
+        for sample in &data.samples {
+            let files = by_class
+                .entry(data.classes[sample.label].clone())
+                .or_default();
+            if files.len() < SAMPLES_PER_CLASS {
+                let relative = sample
+                    .path
+                    .strip_prefix(&dataset.root)
+                    .unwrap_or(&sample.path);
+                files.push(relative.display().to_string());
+            }
+        }
+    }
+    out
 }
 
 /// One dataset and its report: images per split and class, unreadable files, duplicates
@@ -50,6 +77,7 @@ pub async fn get(
         }
         let report = report::cached(&dataset, &data_dir, max_pixels).report;
         Ok(DatasetDetail {
+            samples: samples(&dataset),
             name: dataset.name,
             splits: dataset.splits,
             report,

@@ -19,6 +19,7 @@ use crate::api::{ApiError, AppState, ErrorBody};
 use crate::data::archive::{self, ArchiveError, ArchiveKind, Limits, Skipped, Staging};
 use crate::data::dataset::{self, Dataset, DatasetError, Split};
 use crate::data::import::{self, ImportError, Incoming, SplitRule};
+use crate::data::report;
 
 /// Datasets under the datasets dir: their splits, classes and image counts.
 #[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
@@ -192,6 +193,11 @@ pub async fn create(
         skipped = imported.skipped.len(),
         "dataset created"
     );
+    // The report is computed now, in the background, so that it is ready (cached) when the
+    // user or a training job asks for it.
+    let (dataset, data_dir) = (imported.dataset.clone(), state.settings.data_dir.clone());
+    let max_pixels = state.settings.max_pixels;
+    tokio::task::spawn_blocking(move || report::cached(&dataset, &data_dir, max_pixels));
     Ok((
         StatusCode::CREATED,
         Json(DatasetCreated {

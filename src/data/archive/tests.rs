@@ -2,6 +2,8 @@
 //! writes nothing outside the staging folder.
 
 use std::io::{Cursor, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use image::{DynamicImage, RgbImage};
 

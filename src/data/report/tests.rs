@@ -3,11 +3,15 @@
 //! Plus an ignored experiment over the shared photos that measured the dHash threshold.
 
 use std::io::Cursor;
+use std::path::Path;
 
 use image::{DynamicImage, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::data::decode::decode_rgb;
 
 /// A stand-in photo: a smooth random gradient with random soft blobs; different seeds
 /// give unrelated images.
@@ -242,7 +246,7 @@ fn the_cache_is_reused_until_a_file_changes() {
 /// on the train splits only (never a test split), the dHash distance between each photo
 /// and a copy resized by 10% and re-encoded as JPEG at quality 60, and between every two
 /// different photos. Run:
-/// `VGGSERVE_SHARED=/work/shared cargo test --release --lib dhash_threshold -- --ignored --nocapture`
+/// `cargo test --release --lib dhash_threshold -- --ignored --nocapture` (with ../shared beside the checkout)
 #[test]
 #[ignore = "an experiment over the shared photos (prints a table)"]
 fn dhash_threshold_experiment() {
