@@ -12,7 +12,7 @@
 
 import { api, upload } from './api.js';
 import { emit } from './bus.js';
-import { $, h, showError } from './dom.js';
+import { $, dropZone, h, showError } from './dom.js';
 import { state } from './state.js';
 
 const SPLIT_ORDER = ['train', 'validation', 'test'];
@@ -472,21 +472,7 @@ async function startUpload(ev) {
 export function setUpDatasets() {
   const input = $('#dataset-file');
   input.addEventListener('change', () => chooseFile([...input.files]));
-  const zone = $('#dataset-drop');
-  for (const type of ['dragenter', 'dragover']) {
-    zone.addEventListener(type, (e) => {
-      e.preventDefault();
-      zone.classList.add('over');
-    });
-  }
-  for (const type of ['dragleave', 'drop']) zone.addEventListener(type, () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    chooseFile([...(e.dataTransfer?.files ?? [])]);
-  });
-  // An archive dropped beside the zone would make the browser navigate away to it.
-  window.addEventListener('dragover', (e) => e.preventDefault());
-  window.addEventListener('drop', (e) => e.preventDefault());
+  dropZone($('#dataset-drop'), chooseFile);
   for (const radio of document.querySelectorAll('#dataset-upload input[name="dataset-layout"]')) {
     radio.addEventListener('change', () => {
       $('#split-fields').hidden = !classesLayout();

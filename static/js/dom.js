@@ -1,6 +1,7 @@
 // DOM and formatting helpers shared by every view: $ and h (build elements without HTML
 // strings), status words, number/time formatting, labels of jobs and models, a job's evaluation,
-// error boxes and the select filler that keeps the user's choice across refreshes. Nothing here holds state.
+// error boxes, the select filler that keeps the user's choice across refreshes, and drop zones.
+// Nothing here holds state but the flag that blocks stray drops on the window once.
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -135,5 +136,28 @@ export function fillSelect(select, options, { placeholder = null, preferred = nu
     select.value = preferred;
   } else {
     select.value = options[0]?.value ?? '';
+  }
+}
+
+let strayDropsBlocked = false;
+
+/** Make `zone` take dropped files (highlighted while something is dragged over it), and
+ * stop a file dropped beside it from making the browser navigate away to that file. */
+export function dropZone(zone, onFiles) {
+  for (const type of ['dragenter', 'dragover']) {
+    zone.addEventListener(type, (e) => {
+      e.preventDefault();
+      zone.classList.add('over');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) zone.addEventListener(type, () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    onFiles([...(e.dataTransfer?.files ?? [])]);
+  });
+  if (!strayDropsBlocked) {
+    strayDropsBlocked = true;
+    window.addEventListener('dragover', (e) => e.preventDefault());
+    window.addEventListener('drop', (e) => e.preventDefault());
   }
 }

@@ -4,7 +4,7 @@
 // first, for any number of classes: past the first five the rest are summed up).
 
 import { api } from './api.js';
-import { $, h, modelLabel, pct, showError } from './dom.js';
+import { $, dropZone, h, modelLabel, pct, showError } from './dom.js';
 import { state } from './state.js';
 
 const MAX_BARS = 5; // per photo; more classes than that are summed up in one line
@@ -73,20 +73,6 @@ export function setUpPredict() {
     predict([...input.files]);
     input.value = ''; // so choosing the same photo again still fires "change"
   });
-  const zone = $('#drop-zone');
-  for (const type of ['dragenter', 'dragover']) {
-    zone.addEventListener(type, (e) => {
-      e.preventDefault();
-      zone.classList.add('over');
-    });
-  }
-  for (const type of ['dragleave', 'drop']) zone.addEventListener(type, () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    predict([...(e.dataTransfer?.files ?? [])]);
-  });
-  // A photo dropped next to the zone would make the browser navigate away to it.
-  window.addEventListener('dragover', (e) => e.preventDefault());
-  window.addEventListener('drop', (e) => e.preventDefault());
+  dropZone($('#drop-zone'), predict);
   $('#predict-model').addEventListener('change', () => state.predict.lastFiles.length && predict(state.predict.lastFiles));
 }
