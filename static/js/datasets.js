@@ -12,7 +12,7 @@
 
 import { api, upload } from './api.js';
 import { emit } from './bus.js';
-import { $, dropZone, h, showError } from './dom.js';
+import { $, deleteButton, dropZone, h, showError } from './dom.js';
 import { state } from './state.js';
 
 const SPLIT_ORDER = ['train', 'validation', 'test'];
@@ -59,19 +59,8 @@ export async function loadDatasets() {
   emit('datasets-changed'); // the job form's dataset picker
 }
 
-function deleteButton(name) {
-  const del = h('button', { type: 'button', class: 'secondary small danger', 'data-testid': 'dataset-delete', 'aria-label': `Delete dataset ${name}` }, 'Delete');
-  // Two clicks to delete: the first arms the button for a few seconds.
-  del.addEventListener('click', async () => {
-    if (!del.dataset.armed) {
-      del.dataset.armed = '1';
-      del.textContent = 'Really delete?';
-      setTimeout(() => {
-        delete del.dataset.armed;
-        del.textContent = 'Delete';
-      }, 4000);
-      return;
-    }
+function datasetDeleteButton(name) {
+  return deleteButton({ 'data-testid': 'dataset-delete', 'aria-label': `Delete dataset ${name}` }, async (del) => {
     del.disabled = true;
     let failed = null;
     try {
@@ -84,7 +73,6 @@ function deleteButton(name) {
     if (failed) showError('#datasets-error', `Deleting ${name}: ${failed}`);
     del.disabled = false;
   });
-  return del;
 }
 
 function renderList() {
@@ -106,7 +94,7 @@ function renderList() {
           type: 'button', class: 'secondary small', 'data-testid': 'dataset-show-report', 'aria-label': `Report on dataset ${d.name}`,
           onclick: () => showReport(d.name, { focus: true }),
         }, 'Report'),
-        deleteButton(d.name)));
+        datasetDeleteButton(d.name)));
   }));
   $('#datasets-empty').hidden = state.datasets.length > 0;
 }

@@ -161,3 +161,22 @@ export function dropZone(zone, onFiles) {
     window.addEventListener('drop', (e) => e.preventDefault());
   }
 }
+
+/** A delete button that needs two clicks: the first arms it for a few seconds ("Really
+ * delete?"), the second runs `onConfirm`. */
+export function deleteButton(props, onConfirm) {
+  const del = h('button', { type: 'button', class: 'secondary small danger', ...props }, 'Delete');
+  del.addEventListener('click', async () => {
+    if (!del.dataset.armed) {
+      del.dataset.armed = '1';
+      del.textContent = 'Really delete?';
+      setTimeout(() => {
+        delete del.dataset.armed;
+        del.textContent = 'Delete';
+      }, 4000);
+      return;
+    }
+    await onConfirm(del);
+  });
+  return del;
+}

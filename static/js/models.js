@@ -5,7 +5,7 @@
 
 import { api } from './api.js';
 import { emit, on } from './bus.js';
-import { $, h, fillSelect, fmtAge, modelLabel, pct, RECIPE_NAMES, shortId, showError } from './dom.js';
+import { $, deleteButton, h, fillSelect, fmtAge, modelLabel, pct, RECIPE_NAMES, shortId, showError } from './dom.js';
 import { state } from './state.js';
 
 export async function loadModels() {
@@ -27,18 +27,7 @@ export async function loadModels() {
 function renderModels() {
   const body = $('#model-list');
   body.replaceChildren(...state.models.map((m) => {
-    const del = h('button', { type: 'button', class: 'secondary small danger', 'data-testid': 'model-delete', 'aria-label': `Delete model ${m.id}` }, 'Delete');
-    // Two clicks to delete: the first arms the button for a few seconds.
-    del.addEventListener('click', async () => {
-      if (!del.dataset.armed) {
-        del.dataset.armed = '1';
-        del.textContent = 'Really delete?';
-        setTimeout(() => {
-          delete del.dataset.armed;
-          del.textContent = 'Delete';
-        }, 4000);
-        return;
-      }
+    const del = deleteButton({ 'data-testid': 'model-delete', 'aria-label': `Delete model ${m.id}` }, async () => {
       try {
         await api(`/v1/models/${encodeURIComponent(m.id)}`, { method: 'DELETE' });
       } catch (e) {
