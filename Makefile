@@ -38,8 +38,11 @@ run: build
 test: venv test-rust test-dashboard test-contract
 
 # Tests run in the release profile so that they share the dependency build with `make build`.
+# Beside a throwaway PostgreSQL cluster (tests/services/with_postgres.sh): the store's
+# contract runs on both backends, and the scale-out tests start replicas and workers on it.
 test-rust: venv
-	VGGSERVE_SHARED=$(abspath $(SHARED)) $(CARGO) test --release --locked -- --test-threads=1
+	VGGSERVE_SHARED=$(abspath $(SHARED)) VGGSERVE_REQUIRE_POSTGRES=1 \
+	  tests/services/with_postgres.sh $(CARGO) test --release --locked -- --test-threads=1
 
 test-dashboard: build
 	VGGSERVE_SHARED=$(abspath $(SHARED)) tests/dashboard/run.sh
@@ -55,16 +58,19 @@ lint: venv
 bench: build
 	$(BIN) bench --weights $(SHARED)/weights/vgg16-standin.safetensors --dir $(SHARED)/datasets/cats_and_dogs_small/train --out bench-out/bench.json
 
-# Fuzz the upload path (fuzz/fuzz_targets/upload.rs) for FUZZ_SECONDS, starting from the
-# seeds in fuzz/seeds/upload. No sanitizer: the toolchain here is stable Rust, and the target
-# checks its own invariants; libFuzzer still catches panics, aborts, leaks of time and memory.
+# Fuzz one target for FUZZ_SECONDS, starting from its seeds in fuzz/seeds/<target>:
+# FUZZ_TARGET=upload (the /predict body, fuzz/fuzz_targets/upload.rs) or archive (the
+# dataset archive reader, zip/tar/tar.gz, fuzz/fuzz_targets/archive.rs). No sanitizer: the
+# toolchain here is stable Rust, and each target checks its own invariants; libFuzzer still
+# catches panics, aborts, leaks of time and memory.
 FUZZ_SECONDS ?= 600
+FUZZ_TARGET ?= upload
 fuzz: venv
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	mkdir -p fuzz/corpus/upload
+	mkdir -p fuzz/corpus/$(FUZZ_TARGET)
 	cd fuzz && LD_LIBRARY_PATH=$(abspath $(LIBTORCH))/lib $(CARGO) fuzz run --sanitizer none \
-	  --release upload corpus/upload seeds/upload -- -max_total_time=$(FUZZ_SECONDS) \
-	  -max_len=65536 -rss_limit_mb=4096 -timeout=10
+	  --release $(FUZZ_TARGET) corpus/$(FUZZ_TARGET) seeds/$(FUZZ_TARGET) -- \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=10
 
 clean:
 	$(CARGO) clean

@@ -1,12 +1,104 @@
 //! Settings, from flags or `VGGSERVE_*` environment variables: [`BaseArgs`] (the conv base:
 //! weights, device, preprocessing, precision, resizing), shared by every command that loads
-//! it, and [`Settings`] of `vggserve serve`, which flattens them in.
+//! it; [`StorageArgs`] (data dir, datasets dir, database) and [`WorkerArgs`] (who a worker
+//! is and which jobs it takes), shared by `serve` and `worker`; [`Settings`] of `vggserve
+//! serve` and [`WorkerSettings`] of `vggserve worker`, which flatten them in.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::data::decode::{ResizeFilter, DEFAULT_MAX_PIXELS};
+use crate::domain::JobKind;
+use crate::jobs::WorkerConfig;
 use crate::model::{ConvBase, Precision, Preprocessing};
+
+/// Where state lives: the same flags for `serve` and `worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Where artifacts (features, models, checkpoints) live, and the SQLite database by
+    /// default. Processes sharing a PostgreSQL database share this folder too.
+    #[arg(long, env = "VGGSERVE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Folder of datasets in flow_from_directory layout: <name>/<split>/<class>/<image>.
+    #[arg(long, env = "VGGSERVE_DATASETS_DIR", default_value = "./datasets")]
+    pub datasets_dir: PathBuf,
+    /// The job queue, events and model registry: sqlite://PATH (default
+    /// sqlite://<data-dir>/vggserve.db) or postgres://USER:PASSWORD@HOST:PORT/DB, which
+    /// API replicas and workers on several machines share.
+    #[arg(long, env = "VGGSERVE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("vggserve.db").display()))
+    }
+}
+
+/// Who a worker is and which jobs it takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// This worker's name in leases, events and logs (a random suffix keeps processes with
+    /// one name apart). Default: the host name.
+    #[arg(long, env = "VGGSERVE_WORKER_NAME")]
+    pub worker_name: Option<String>,
+    /// Only these job kinds, comma-separated (e.g. evaluate,extract_features for a CPU
+    /// worker beside GPU workers that train). Default: every kind.
+    #[arg(long, env = "VGGSERVE_KINDS", value_delimiter = ',')]
+    pub kinds: Vec<JobKind>,
+    /// Seconds a worker holds a job without a heartbeat (heartbeats come every third of
+    /// it). A lost worker's job resumes elsewhere after at most this long.
+    #[arg(long, env = "VGGSERVE_LEASE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_seconds: u64,
+    /// Times a job may be claimed before a lost worker fails it instead of requeueing it.
+    #[arg(long, env = "VGGSERVE_MAX_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub max_attempts: i64,
+}
+
+impl WorkerArgs {
+    pub fn config(&self) -> WorkerConfig {
+        let name = self.worker_name.clone().unwrap_or_else(host_name);
+        WorkerConfig::new(
+            &name,
+            self.kinds.clone(),
+            Duration::from_secs(self.lease_seconds),
+            self.max_attempts,
+        )
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vggserve".into())
+}
+
+/// `vggserve worker`: claims and runs jobs; no public API, only health and metrics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerSettings {
+    /// Address of /healthz, /readyz and /metrics (port 0 picks a free port; it is logged).
+    #[arg(long, env = "VGGSERVE_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
+    pub health_addr: SocketAddr,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub base: BaseArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    #[arg(long, env = "VGGSERVE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// Refuse images whose header declares more pixels than this.
+    #[arg(long, env = "VGGSERVE_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+}
 
 /// The conv base and how images reach it: the same flags for `serve`, `features`, `bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,14 +145,16 @@ pub struct Settings {
     /// Address to listen on (port 0 picks a free port; the chosen one is logged).
     #[arg(long, env = "VGGSERVE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Where the database and artifacts (features, models, checkpoints) live.
-    #[arg(long, env = "VGGSERVE_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// Folder of datasets in flow_from_directory layout: <name>/<split>/<class>/<image>.
-    #[arg(long, env = "VGGSERVE_DATASETS_DIR", default_value = "./datasets")]
-    pub datasets_dir: PathBuf,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     #[command(flatten)]
     pub base: BaseArgs,
+    /// Run no worker here: an API replica that only queues jobs (workers are separate
+    /// `vggserve worker` processes on the same database); /predict is still served.
+    #[arg(long, env = "VGGSERVE_NO_WORKER")]
+    pub no_worker: bool,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
     #[arg(long, env = "VGGSERVE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// Jobs waiting in the queue before POST /v1/jobs answers 429.

@@ -113,6 +113,35 @@ pub struct Job {
     pub model_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How many times a worker has claimed the job (more than one after a worker was lost
+    /// and another resumed it).
+    pub attempts: i64,
+}
+
+/// A worker's hold on a running job. Every write the worker makes for the job names it and
+/// is refused once the lease has passed to another worker (fencing): `attempt` is the
+/// job's claim count when this worker claimed it, so an old holder never matches again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: Uuid,
+    pub owner: String,
+    pub attempt: i64,
+}
+
+/// What the store tells every API process as it happens, whichever process wrote it: a
+/// recorded event (read it back by id) or live progress (never stored as an event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    Recorded { job_id: Uuid, id: i64 },
+    Progress { job_id: Uuid, progress: Progress },
+}
+
+impl Notice {
+    pub fn job_id(&self) -> Uuid {
+        match self {
+            Self::Recorded { job_id, .. } | Self::Progress { job_id, .. } => *job_id,
+        }
+    }
 }
 
 /// How a job ended, as recorded with its terminal status.

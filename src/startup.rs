@@ -1,5 +1,7 @@
-//! Wiring: load the weights, open the store, settle interrupted jobs, start the worker and
-//! predictor threads, bind, serve until SIGINT/SIGTERM, then stop both threads cleanly.
+//! Wiring: load the weights, open the store, start the worker (unless this is an API
+//! replica) and predictor threads, bind, serve until SIGINT/SIGTERM, then stop both threads
+//! cleanly. [`run_worker_blocking`] wires `vggserve worker`: the worker thread and its
+//! health port, no public API.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,30 +12,75 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::api::{build_router, AppState};
-use crate::configuration::Settings;
-use crate::jobs::runner::{recover_interrupted, RecipeRunner};
-use crate::jobs::{EventHub, Worker};
+use crate::configuration::{BaseArgs, Settings, StorageArgs, WorkerSettings};
+use crate::jobs::runner::RecipeRunner;
+use crate::jobs::{Worker, WorkerConfig};
+use crate::model::ConvBase;
 use crate::predict::{Predictor, PredictorConfig};
-use crate::store::{SharedStore, SqliteStore};
+use crate::store::SharedStore;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
 
 pub fn run_blocking(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let app = Application::build(settings).await?;
         app.run_until_stopped().await
     })
 }
 
-/// A bound, ready server: its listener, its state and the two threads it owns.
+/// A bound, ready server: its listener, its state and the threads it owns.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    worker: Worker,
+    worker: Option<Worker>,
     predictor: Predictor,
+}
+
+/// Load the conv base (a missing or malformed weights file stops start-up naming it).
+async fn load_base(args: &BaseArgs) -> anyhow::Result<ConvBase> {
+    let base_args = args.clone();
+    let base = tokio::task::spawn_blocking(move || base_args.load()).await??;
+    tracing::info!(
+        weights = %args.weights.display(),
+        sha256 = %base.weights_sha256,
+        preprocessing = %base.preprocessing,
+        precision = %base.precision,
+        device = %crate::device::describe(&base.device),
+        "conv base loaded"
+    );
+    Ok(base)
+}
+
+/// Start the worker thread over `store`.
+fn spawn_worker(
+    store: &SharedStore,
+    base: &ConvBase,
+    storage: &StorageArgs,
+    config: WorkerConfig,
+    resize: crate::data::decode::ResizeFilter,
+    max_pixels: u64,
+) -> anyhow::Result<Worker> {
+    let runner = RecipeRunner {
+        store: store.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        base: base.clone(),
+        data_dir: storage.data_dir.clone(),
+        datasets_dir: storage.datasets_dir.clone(),
+        resize,
+        max_pixels,
+    };
+    Ok(Worker::spawn(
+        store.clone(),
+        config,
+        runner,
+        tokio::runtime::Handle::current(),
+    )?)
 }
 
 impl Application {
@@ -45,47 +92,34 @@ impl Application {
         } else if !settings.addr.ip().is_loopback() {
             tracing::warn!(addr = %settings.addr, "serving WITHOUT authentication (--insecure-no-auth)");
         }
-        // A missing or malformed weights file stops start-up with a message naming it.
-        let base_args = settings.base.clone();
-        let base = tokio::task::spawn_blocking(move || base_args.load()).await??;
+        let base = load_base(&settings.base).await?;
         let device = crate::device::describe(&base.device);
-        tracing::info!(
-            weights = %settings.base.weights.display(),
-            sha256 = %base.weights_sha256,
-            preprocessing = %base.preprocessing,
-            precision = %base.precision,
-            device = %device,
-            "conv base loaded"
-        );
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
-        let store: SharedStore = Arc::new(SqliteStore::open(&settings.data_dir).await?);
-        recover_interrupted(&store, &settings.data_dir).await?;
+        let store = crate::store::open(&settings.storage.database_url()).await?;
         // Uploads a previous process was receiving when it died left their files behind.
-        match crate::data::import::sweep_incoming(&settings.datasets_dir) {
+        match crate::data::import::sweep_incoming(&settings.storage.datasets_dir) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(entries = n, "removed the leftovers of interrupted uploads"),
             Err(error) => tracing::warn!(%error, "cannot clear interrupted uploads"),
         }
-        let hub = EventHub::new(1024);
-        let runner = RecipeRunner {
-            store: store.clone(),
-            runtime: tokio::runtime::Handle::current(),
-            base: base.clone(),
-            data_dir: settings.data_dir.clone(),
-            datasets_dir: settings.datasets_dir.clone(),
-            resize: settings.base.resize,
-            max_pixels: settings.max_pixels,
+        let worker = match settings.no_worker {
+            true => {
+                tracing::info!("API replica: jobs are queued for worker processes");
+                None
+            }
+            false => Some(spawn_worker(
+                &store,
+                &base,
+                &settings.storage,
+                settings.worker.config(),
+                settings.base.resize,
+                settings.max_pixels,
+            )?),
         };
-        let worker = Worker::spawn(
-            store.clone(),
-            hub.clone(),
-            runner,
-            tokio::runtime::Handle::current(),
-        )?;
         let predictor = Predictor::spawn(PredictorConfig {
             base: base.clone(),
-            data_dir: settings.data_dir.clone(),
+            data_dir: settings.storage.data_dir.clone(),
             max_batch: settings.predict_max_batch,
             max_wait: Duration::from_millis(settings.predict_max_wait_ms),
             queue: settings.max_concurrent_predicts,
@@ -108,8 +142,7 @@ impl Application {
                 .unwrap_or_else(|| "static".into()),
             settings: Arc::new(settings),
             store,
-            hub,
-            worker: worker.handle(),
+            worker: worker.as_ref().map(Worker::handle),
             predictor: predictor.handle(),
             model_info: Arc::new(model_info),
             metrics,
@@ -138,12 +171,54 @@ impl Application {
         tracing::info!("shutting down: stopping the worker after its current batch");
         let (worker, predictor) = (self.worker, self.predictor);
         tokio::task::spawn_blocking(move || {
-            worker.shutdown();
+            if let Some(worker) = worker {
+                worker.shutdown();
+            }
             predictor.shutdown();
         })
         .await?;
         Ok(())
     }
+}
+
+/// `vggserve worker`: claim and run jobs from the store until SIGINT/SIGTERM, serving only
+/// `/healthz`, `/readyz` and `/metrics` on `--health-addr`.
+pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
+    crate::telemetry::init(settings.log_format);
+    runtime()?.block_on(async {
+        let base = load_base(&settings.base).await?;
+        let metrics = crate::api::metrics::install()?;
+        crate::api::metrics::spawn_upkeep(metrics.clone());
+        let store = crate::store::open(&settings.storage.database_url()).await?;
+        let config = settings.worker.config();
+        let info = json!({
+            "owner": config.owner,
+            "kinds": config.kinds,
+            "lease_seconds": settings.worker.lease_seconds,
+            "weights_sha256": base.weights_sha256,
+            "device": crate::device::describe(&base.device),
+        });
+        let worker = spawn_worker(
+            &store,
+            &base,
+            &settings.storage,
+            config,
+            settings.base.resize,
+            settings.max_pixels,
+        )?;
+        let listener = TcpListener::bind(settings.health_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.health_addr))?;
+        tracing::info!("worker health on http://{}", listener.local_addr()?);
+        let router = crate::api::worker_health::router(store, metrics, info);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving health")?;
+        tracing::info!("shutting down: stopping the worker after its current batch");
+        tokio::task::spawn_blocking(move || worker.shutdown()).await?;
+        Ok(())
+    })
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,7 @@ pub mod sse_limits;
 pub mod state;
 pub mod timeout;
 pub mod upload;
+pub mod worker_health;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use super::sse_limits::SubscriberLimits;
 use crate::configuration::Settings;
-use crate::jobs::{EventHub, WorkerHandle};
+use crate::jobs::WorkerHandle;
 use crate::predict::PredictorHandle;
 use crate::store::SharedStore;
 
@@ -16,8 +16,9 @@ use crate::store::SharedStore;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: SharedStore,
-    pub hub: EventHub,
-    pub worker: WorkerHandle,
+    /// The worker in this process; `None` on an API replica (`serve --no-worker`), whose
+    /// jobs are claimed by worker processes through the store.
+    pub worker: Option<WorkerHandle>,
     pub predictor: PredictorHandle,
     /// Admission control for /predict: a request without a permit gets 429 at once.
     pub predict_permits: Arc<Semaphore>,

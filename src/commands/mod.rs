@@ -1,4 +1,4 @@
-//! The command line: `serve`, `features`, `weights`, `bench` and `dataset-report`.
+//! The command line: `serve`, `worker`, `features`, `weights`, `bench` and `dataset-report`.
 
 mod bench;
 mod dataset_report;
@@ -7,7 +7,7 @@ mod weights;
 
 use clap::{Parser, Subcommand};
 
-use crate::configuration::{BaseArgs, Settings};
+use crate::configuration::{BaseArgs, Settings, WorkerSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service.
     Serve(Box<Settings>),
+    /// Claim and run jobs from a shared database (no public API; health and metrics on
+    /// --health-addr). Start as many as there are machines to train on.
+    Worker(Box<WorkerSettings>),
     /// Write conv-base features (block5_pool) for images, folders or a ready tensor.
     Features(features::FeaturesArgs),
     /// Fetch or convert pretrained weights.
@@ -49,6 +52,7 @@ pub struct ModelArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => crate::startup::run_blocking(*settings),
+        Command::Worker(settings) => crate::startup::run_worker_blocking(*settings),
         Command::Features(args) => features::run(args),
         Command::Weights(command) => weights::run(command),
         Command::Bench(args) => bench::run(args),

@@ -1,11 +1,10 @@
 //! [`RecipeRunner`]: how the worker runs a claimed job for real: parse its stored
-//! parameters, open its dataset, load the models it names, call the recipe, register the
-//! model it trained. Also settles the jobs a previous process left running.
+//! parameters, open its dataset, load the models it names, call the recipe, and describe
+//! the model it trained for the registry.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tokio::runtime::Handle;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::reporter::JobReporter;
@@ -13,7 +12,7 @@ use super::spec::{JobParams, TrainParams};
 use super::worker::JobRunner;
 use crate::data::dataset::Dataset;
 use crate::data::decode::ResizeFilter;
-use crate::domain::{Job, JobStatus, ModelRecord, Outcome};
+use crate::domain::{Job, ModelRecord};
 use crate::model::saved::load_record;
 use crate::model::{Classifier, ConvBase, ModelConfig};
 use crate::store::SharedStore;
@@ -67,8 +66,8 @@ impl JobRunner for RecipeRunner {
         }
     }
 
-    fn register(&mut self, job: &Job, trained: TrainedModel) -> anyhow::Result<Uuid> {
-        let record = ModelRecord {
+    fn record(&mut self, job: &Job, trained: TrainedModel) -> anyhow::Result<ModelRecord> {
+        Ok(ModelRecord {
             id: trained.id,
             recipe: trained.config.recipe.clone(),
             dataset: job.dataset.clone().unwrap_or_default(),
@@ -82,9 +81,11 @@ impl JobRunner for RecipeRunner {
             artifact_sha256: trained.artifact_sha256,
             config: serde_json::to_value(&trained.config)?,
             is_default: false,
-        };
-        self.runtime.block_on(self.store.insert_model(&record))?;
-        Ok(record.id)
+        })
+    }
+
+    fn can_resume(&self, job: &Job) -> bool {
+        has_checkpoint(&self.data_dir, job.id)
     }
 
     fn cleanup(&mut self, job: &Job) {
@@ -101,37 +102,4 @@ impl RecipeRunner {
             .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
         Ok(load_record(&self.data_dir, &record, &self.base)?)
     }
-}
-
-/// Settle jobs a previous process left `running` (crash, kill -9, shutdown): a job with a
-/// checkpoint, or with no recorded epoch, is queued again (it resumes from the checkpoint,
-/// or starts over with nothing lost or repeated); one with epochs but no checkpoint (the
-/// dense head on features, which is quick) is failed with the reason, its epochs kept.
-pub async fn recover_interrupted(store: &SharedStore, data_dir: &Path) -> anyhow::Result<()> {
-    for job in store.interrupted().await? {
-        let span = tracing::info_span!("job", id = %job.id, kind = %job.kind);
-        settle(store, data_dir, job).instrument(span).await?;
-    }
-    Ok(())
-}
-
-async fn settle(store: &SharedStore, data_dir: &Path, job: Job) -> anyhow::Result<()> {
-    if job.epochs.is_empty() || has_checkpoint(data_dir, job.id) {
-        tracing::warn!(epochs = job.epochs.len(), "requeueing an interrupted job");
-        store.requeue_for_resume(job.id).await?;
-    } else {
-        let error = format!(
-            "interrupted: the server stopped during this job after epoch {}; the recorded epochs are kept",
-            job.epochs.len()
-        );
-        tracing::warn!(%error);
-        let outcome = Outcome {
-            error: Some(error),
-            ..Default::default()
-        };
-        store
-            .finish_job(job.id, JobStatus::Failed, &outcome)
-            .await?;
-    }
-    Ok(())
 }

@@ -1,8 +1,11 @@
 //! The worker: one `std::thread` that owns training and runs queued jobs one at a time in
-//! FIFO order, claiming them from the store (the durable queue). The async side holds a
-//! [`WorkerHandle`] (wake up, cancel); [`Worker`] owns the thread and joins it on shutdown
-//! or drop. A running job cannot take commands, so the two share one [`Shared`] state: the
-//! job running now with its cancel flag, and the shutdown flag, checked every batch.
+//! FIFO order, claiming them from the store (the durable queue) under a lease that a
+//! heartbeat task extends while the job runs (`lease`). When idle it also settles jobs
+//! whose worker was lost (their lease expired): back in the queue to resume, or failed with
+//! the reason. The async side holds a [`WorkerHandle`] (wake up, cancel); [`Worker`] owns
+//! the thread and joins it on shutdown or drop. A running job cannot take commands, so the
+//! two share one [`Shared`] state: the job running now with its cancel flag, and the
+//! shutdown flag, checked every batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -14,10 +17,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::control::Shared;
-use super::events::EventHub;
+use super::lease::Heartbeat;
 use super::reporter::JobReporter;
-use crate::domain::{Job, JobStatus, Outcome};
-use crate::store::SharedStore;
+use crate::domain::{Job, JobKind, JobStatus, Lease, ModelRecord, Outcome};
+use crate::store::{ClaimSpec, Settle, SharedStore, StoreError};
 use crate::train::recipes;
 use crate::train::TrainError;
 
@@ -30,10 +33,38 @@ pub trait JobRunner: Send + 'static {
         job: &Job,
         reporter: &mut JobReporter,
     ) -> Result<recipes::Outcome, TrainError>;
-    /// Record the model a job trained; returns its id.
-    fn register(&mut self, job: &Job, model: recipes::TrainedModel) -> anyhow::Result<Uuid>;
+    /// The record of the model a job trained (registered with the job's end).
+    fn record(&mut self, job: &Job, model: recipes::TrainedModel) -> anyhow::Result<ModelRecord>;
+    /// Whether a job that stopped with recorded epochs can resume (it has a checkpoint).
+    fn can_resume(&self, job: &Job) -> bool;
     /// Drop what a finished job no longer needs (its checkpoint).
     fn cleanup(&mut self, job: &Job);
+}
+
+/// Who this worker is and what it takes.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Unique per process: `<name>/<random>`.
+    pub owner: String,
+    /// Kinds it runs; empty: all.
+    pub kinds: Vec<JobKind>,
+    /// How long a claim holds without a heartbeat (heartbeats come every third of it).
+    pub lease: Duration,
+    /// Claims a job may have before a lost worker fails it instead of requeueing it.
+    pub max_attempts: i64,
+}
+
+impl WorkerConfig {
+    /// `name` plus a random suffix, so two processes with one name never share leases.
+    pub fn new(name: &str, kinds: Vec<JobKind>, lease: Duration, max_attempts: i64) -> Self {
+        let suffix = Uuid::new_v4().simple().to_string();
+        Self {
+            owner: format!("{name}/{}", &suffix[..12]),
+            kinds,
+            lease,
+            max_attempts,
+        }
+    }
 }
 
 /// The async side's handle: cheap to clone, never blocks.
@@ -66,7 +97,7 @@ impl WorkerHandle {
 }
 
 /// Owns the worker thread: [`Worker::shutdown`] (or dropping it) stops it after its
-/// current batch and joins it. The interrupted job is settled at the next start.
+/// current batch and joins it, giving the interrupted job back to the queue.
 pub struct Worker {
     handle: WorkerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -76,7 +107,7 @@ impl Worker {
     /// Start the thread. It runs blocking store calls on `runtime`.
     pub fn spawn(
         store: SharedStore,
-        hub: EventHub,
+        config: WorkerConfig,
         runner: impl JobRunner,
         runtime: Handle,
     ) -> std::io::Result<Self> {
@@ -85,9 +116,10 @@ impl Worker {
             shared: Arc::default(),
             wake,
         };
+        tracing::info!(owner = %config.owner, kinds = ?config.kinds, lease = ?config.lease, "worker starting");
         let state = Loop {
             store,
-            hub,
+            config,
             runtime,
             shared: handle.shared.clone(),
         };
@@ -129,22 +161,28 @@ impl Drop for Worker {
 /// The thread's side.
 struct Loop {
     store: SharedStore,
-    hub: EventHub,
+    config: WorkerConfig,
     runtime: Handle,
     shared: Arc<Shared>,
 }
 
 impl Loop {
     fn run(self, mut runner: impl JobRunner, woken: Receiver<()>) {
+        let spec = ClaimSpec {
+            owner: self.config.owner.clone(),
+            kinds: self.config.kinds.clone(),
+            lease: self.config.lease,
+        };
         while !self.shared.shutdown.load(Ordering::SeqCst) {
-            match self.runtime.block_on(self.store.claim_next()) {
-                Ok(Some((job, event))) => {
-                    self.hub.publish(event.into());
-                    let span = tracing::info_span!("job", id = %job.id, kind = %job.kind);
-                    span.in_scope(|| self.run_job(&mut runner, job));
+            match self.runtime.block_on(self.store.claim_next(&spec)) {
+                Ok(Some((job, lease, _))) => {
+                    let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = lease.attempt);
+                    span.in_scope(|| self.run_job(&mut runner, job, lease));
                 }
                 Ok(None) => {
-                    // Idle: wait for a wake-up, polling now and then in case one was missed.
+                    self.settle_expired(&runner);
+                    // Idle: wait for a wake-up, polling now and then in case one was missed
+                    // (or the job was queued through another process).
                     let _ = woken.recv_timeout(Duration::from_secs(1));
                 }
                 Err(error) => {
@@ -155,16 +193,63 @@ impl Loop {
         }
     }
 
-    fn run_job(&self, runner: &mut impl JobRunner, job: Job) {
+    /// Settle the jobs whose worker was lost: a job that can go on (no epoch yet, or a
+    /// checkpoint) is queued again to resume; one that cannot, or was lost too often, fails
+    /// with the reason, its recorded epochs kept. Any worker may do it; one wins per job.
+    fn settle_expired(&self, runner: &impl JobRunner) {
+        let expired = match self.runtime.block_on(self.store.expired()) {
+            Ok(expired) => expired,
+            Err(error) => return tracing::error!(%error, "cannot look for lost jobs"),
+        };
+        for job in expired {
+            let span = tracing::info_span!("job", id = %job.id, kind = %job.kind);
+            let _entered = span.enter();
+            let settle = if job.attempts >= self.config.max_attempts {
+                Settle::Fail(format!(
+                    "the worker running this job was lost {} times (the most allowed); \
+                     the recorded epochs are kept",
+                    job.attempts
+                ))
+            } else if job.epochs.is_empty() || runner.can_resume(&job) {
+                Settle::Requeue
+            } else {
+                Settle::Fail(format!(
+                    "interrupted: the worker running this job stopped after epoch {} and \
+                     it cannot resume (no checkpoint); the recorded epochs are kept",
+                    job.epochs.len()
+                ))
+            };
+            match self
+                .runtime
+                .block_on(self.store.settle_expired(job.id, &settle))
+            {
+                Ok(Some(_)) => tracing::warn!(
+                    ?settle,
+                    epochs = job.epochs.len(),
+                    "settled a job whose worker was lost"
+                ),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "cannot settle a lost job"),
+            }
+        }
+    }
+
+    fn run_job(&self, runner: &mut impl JobRunner, job: Job, lease: Lease) {
         let cancel = Arc::new(AtomicBool::new(false));
         *self.shared.current() = Some((job.id, cancel.clone()));
         tracing::info!("job started");
         let started = Instant::now();
+        let heartbeat = Heartbeat::start(
+            &self.runtime,
+            self.store.clone(),
+            lease.clone(),
+            self.config.lease,
+            cancel.clone(),
+        );
         let mut reporter = JobReporter::new(
             self.store.clone(),
-            self.hub.clone(),
             self.runtime.clone(),
-            job.id,
+            lease.clone(),
             cancel,
             self.shared.clone(),
         );
@@ -179,15 +264,22 @@ impl Loop {
             )))
         });
         *self.shared.current() = None;
+        let lost = heartbeat.stop();
+        if lost {
+            // Another worker holds the job now: nothing more may be recorded from here.
+            return tracing::warn!("the job's lease was lost; another worker has it");
+        }
+        let mut model = None;
         let (status, outcome) = match result {
-            Ok(outcome) => match self.register(runner, &job, outcome) {
-                Ok(outcome) => (JobStatus::Succeeded, outcome),
+            Ok(outcome) => match self.record(runner, &job, outcome) {
+                Ok((outcome, record)) => {
+                    model = record;
+                    (JobStatus::Succeeded, outcome)
+                }
                 Err(error) => (JobStatus::Failed, failure(&error)),
             },
             Err(TrainError::Cancelled) if self.shared.shutdown.load(Ordering::SeqCst) => {
-                // Left `running`: the next start settles it as after a crash.
-                tracing::warn!("job interrupted by shutdown");
-                return;
+                return self.interrupted_by_shutdown(runner, &job, &lease);
             }
             Err(TrainError::Cancelled) => (JobStatus::Cancelled, Outcome::default()),
             Err(TrainError::Invalid(message)) => (
@@ -203,31 +295,66 @@ impl Loop {
         tracing::info!(status = status.as_str(), seconds, "job finished");
         metrics::histogram!("job_duration_seconds", "kind" => job.kind.as_str(), "status" => status.as_str())
             .record(seconds);
-        // The job has ended: its checkpoint is no longer needed (the model, if any, is saved).
-        runner.cleanup(&job);
-        let finish = self.store.finish_job(job.id, status, &outcome);
+        let finish = self
+            .store
+            .finish_job(&lease, status, &outcome, model.as_ref());
         match self.runtime.block_on(finish.in_current_span()) {
-            Ok(event) => self.hub.publish(event.into()),
+            // The job has ended: its checkpoint is no longer needed (the model is saved).
+            Ok(_) => runner.cleanup(&job),
+            Err(StoreError::LeaseLost(_)) => {
+                tracing::warn!(
+                    "the job's lease was lost before its end was recorded; another worker has it"
+                )
+            }
             Err(error) => tracing::error!(%error, "cannot record the job's end"),
         }
     }
 
-    /// Register the trained model (if any) and build the job's outcome.
-    fn register(
+    /// Shutdown stopped the job: give it back to the queue to resume elsewhere or at the
+    /// next start; a job that cannot resume fails with the reason instead.
+    fn interrupted_by_shutdown(&self, runner: &impl JobRunner, job: &Job, lease: &Lease) {
+        let fresh = self.runtime.block_on(self.store.job(job.id)).ok().flatten();
+        let epochs = fresh.map_or(0, |j| j.epochs.len());
+        let result = if epochs == 0 || runner.can_resume(job) {
+            tracing::warn!(epochs, "job interrupted by shutdown; back in the queue");
+            self.runtime.block_on(self.store.release(lease))
+        } else {
+            let error = format!(
+                "interrupted: the server stopped during this job after epoch {epochs} and it \
+                 cannot resume (no checkpoint); the recorded epochs are kept"
+            );
+            tracing::warn!(%error);
+            let outcome = Outcome {
+                error: Some(error),
+                ..Default::default()
+            };
+            let finish = self
+                .store
+                .finish_job(lease, JobStatus::Failed, &outcome, None);
+            self.runtime.block_on(finish)
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "cannot give the interrupted job back");
+        }
+    }
+
+    /// The record of the trained model (if any) and the job's outcome.
+    fn record(
         &self,
         runner: &mut impl JobRunner,
         job: &Job,
         outcome: recipes::Outcome,
-    ) -> anyhow::Result<Outcome> {
-        let model_id = match outcome.model {
-            Some(model) => Some(runner.register(job, model)?),
+    ) -> anyhow::Result<(Outcome, Option<ModelRecord>)> {
+        let record = match outcome.model {
+            Some(model) => Some(runner.record(job, model)?),
             None => None,
         };
-        Ok(Outcome {
+        let outcome = Outcome {
             result: Some(outcome.result),
-            model_id,
+            model_id: record.as_ref().map(|r| r.id),
             error: None,
-        })
+        };
+        Ok((outcome, record))
     }
 }
 

@@ -80,9 +80,27 @@ impl JobRunner for FakeRunner {
         }
     }
 
-    fn register(&mut self, _job: &Job, model: recipes::TrainedModel) -> anyhow::Result<Uuid> {
+    fn record(&mut self, job: &Job, model: recipes::TrainedModel) -> anyhow::Result<ModelRecord> {
         self.registered.lock().unwrap().push(model.id);
-        Ok(model.id)
+        Ok(ModelRecord {
+            id: model.id,
+            recipe: model.config.recipe.clone(),
+            dataset: "d".into(),
+            classes: model.config.classes.clone(),
+            params: job.params.clone(),
+            metrics: model.metrics,
+            test_metrics: None,
+            source_job: job.id,
+            created_at: String::new(),
+            artifact: model.artifact,
+            artifact_sha256: model.artifact_sha256,
+            config: serde_json::to_value(&model.config)?,
+            is_default: false,
+        })
+    }
+
+    fn can_resume(&self, _job: &Job) -> bool {
+        false
     }
 
     fn cleanup(&mut self, _job: &Job) {}
@@ -103,7 +121,11 @@ async fn wait_until_ended(store: &SharedStore, id: Uuid) -> Job {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_jobs_in_order_and_records_how_each_ended() {
     let dir = tempfile::tempdir().unwrap();
-    let store: SharedStore = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let store: SharedStore = Arc::new(
+        SqliteStore::open(&dir.path().join("vggserve.db"))
+            .await
+            .unwrap(),
+    );
     let mut ids = Vec::new();
     for behaviour in ["two_epochs", "model", "invalid", "panic", "until_cancelled"] {
         let job = NewJob {
@@ -121,8 +143,8 @@ async fn runs_jobs_in_order_and_records_how_each_ended() {
         ran: ran.clone(),
         registered: registered.clone(),
     };
-    let hub = EventHub::new(64);
-    let worker = Worker::spawn(store.clone(), hub, runner, Handle::current()).unwrap();
+    let config = WorkerConfig::new("test", Vec::new(), Duration::from_secs(30), 3);
+    let worker = Worker::spawn(store.clone(), config, runner, Handle::current()).unwrap();
     worker.handle().notify();
 
     let job = wait_until_ended(&store, ids[0]).await;
@@ -131,6 +153,8 @@ async fn runs_jobs_in_order_and_records_how_each_ended() {
     let job = wait_until_ended(&store, ids[1]).await;
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!(job.model_id, registered.lock().unwrap().first().copied());
+    // Registered with the job's end.
+    assert!(store.model(job.model_id.unwrap()).await.unwrap().is_some());
     let job = wait_until_ended(&store, ids[2]).await;
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.error.as_deref(), Some("the data does not fit"));

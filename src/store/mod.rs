@@ -1,25 +1,44 @@
-//! Durable state behind one trait, [`Store`]: jobs (the queue), their epochs and events, and
-//! trained-model records. Everything above reaches storage only through `Arc<dyn Store>`, so
-//! a second backend (PostgreSQL for several workers) implements the same trait.
-//! [`SqliteStore`] is the one-machine backend; its SQL lives in `jobs`, `models`, `events`.
+//! Durable state behind one trait, [`Store`]: jobs (the queue, with leases), their epochs
+//! and events, and trained-model records. Everything above reaches storage only through
+//! `Arc<dyn Store>`: [`SqliteStore`] is the one-machine backend, [`PostgresStore`] the one
+//! several API replicas and workers share. [`open`] picks one from a database URL.
+//!
+//! The queue's contract, the same on both: a worker claims a queued job with a lease
+//! (owner, expiry) and extends it by heartbeat; every write for a running job is fenced on
+//! the lease ([`Lease`]), so a worker that lost it records nothing; a job whose lease
+//! expired is settled by any worker ([`Store::expired`], [`Store::settle_expired`]).
 
-mod events;
-mod jobs;
-mod models;
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
-mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use crate::domain::{
-    EpochMetrics, Job, JobKind, JobStatus, ModelRecord, Outcome, Progress, StoredEvent,
+    EpochMetrics, Job, JobKind, JobStatus, Lease, ModelRecord, Notice, Outcome, Progress,
+    StoredEvent,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Open the store a `--database-url` names: `sqlite://PATH` (a file, created if missing)
+/// or `postgres://…`; migrated either way.
+pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    } else {
+        anyhow::bail!("--database-url must start with sqlite:// or postgres://, got {url:?}")
+    }
+}
 
 /// The store as the layers above hold it.
 pub type SharedStore = Arc<dyn Store>;
@@ -32,6 +51,10 @@ pub enum StoreError {
     /// reported, never papered over with a default.
     #[error("stored {what} is unreadable: {message}")]
     Corrupt { what: String, message: String },
+    /// The job's lease passed to another worker (or the job left `running`): the write was
+    /// refused and the job must stop here.
+    #[error("job {0} is no longer held by this worker (its lease expired and passed on)")]
+    LeaseLost(Uuid),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -55,6 +78,25 @@ pub struct NewJob {
     pub params: serde_json::Value,
 }
 
+/// Which queued jobs a worker takes, and how long its claim holds without a heartbeat.
+#[derive(Debug, Clone)]
+pub struct ClaimSpec {
+    /// Unique per worker process (fencing compares it).
+    pub owner: String,
+    /// Kinds this worker runs; empty: every kind.
+    pub kinds: Vec<JobKind>,
+    pub lease: Duration,
+}
+
+/// What to do with a job whose worker was lost.
+#[derive(Debug, Clone)]
+pub enum Settle {
+    /// Back in the queue, keeping its place, to resume from its checkpoint.
+    Requeue,
+    /// Failed with this reason (its recorded epochs kept).
+    Fail(String),
+}
+
 /// What a cancel request did.
 #[derive(Debug)]
 pub enum CancelOutcome {
@@ -71,6 +113,9 @@ pub enum CancelOutcome {
 pub trait Store: Send + Sync + 'static {
     /// Whether the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Notices of every recorded event and progress report, from any process using this
+    /// store. A receiver that falls behind gets `Lagged` and must re-read the store.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Notice>;
 
     /// Queue a job with its `queued` event, unless `max_queued` jobs already wait.
     async fn insert_job(
@@ -85,25 +130,44 @@ pub trait Store: Send + Sync + 'static {
     /// Jobs still queued or running on `dataset`, oldest first (a dataset in use cannot
     /// be deleted).
     async fn active_jobs_on(&self, dataset: &str) -> Result<Vec<Uuid>, StoreError>;
-    /// Mark the oldest queued job running; return it with its `running` event.
-    async fn claim_next(&self) -> Result<Option<(Job, StoredEvent)>, StoreError>;
+    /// Mark the oldest queued job of `spec.kinds` running under a new lease held by
+    /// `spec.owner`; return it with the lease and its `running` event.
+    async fn claim_next(
+        &self,
+        spec: &ClaimSpec,
+    ) -> Result<Option<(Job, Lease, StoredEvent)>, StoreError>;
+    /// Extend the lease by `lease` from now; answers whether a cancel has been requested.
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError>;
     /// Record progress; answers whether a cancel has been requested for the job.
-    async fn set_progress(&self, id: Uuid, progress: &Progress) -> Result<bool, StoreError>;
+    async fn set_progress(&self, lease: &Lease, progress: &Progress) -> Result<bool, StoreError>;
     /// Record an epoch and its event together: a replay never sees one without the other.
-    async fn record_epoch(&self, id: Uuid, epoch: &EpochMetrics)
-        -> Result<StoredEvent, StoreError>;
-    /// Move a job to a terminal status and record the status event.
+    async fn record_epoch(
+        &self,
+        lease: &Lease,
+        epoch: &EpochMetrics,
+    ) -> Result<StoredEvent, StoreError>;
+    /// Move a job to a terminal status, registering the model it trained (if any) in the
+    /// same transaction, and record the status event.
     async fn finish_job(
         &self,
-        id: Uuid,
+        lease: &Lease,
         status: JobStatus,
         outcome: &Outcome,
+        model: Option<&ModelRecord>,
     ) -> Result<StoredEvent, StoreError>;
+    /// Give a running job back to the queue (the worker is shutting down): it resumes from
+    /// its checkpoint on the next claim, and this claim does not count as an attempt.
+    async fn release(&self, lease: &Lease) -> Result<StoredEvent, StoreError>;
+    /// Running jobs whose lease has expired: their worker died, froze or lost the network.
+    async fn expired(&self) -> Result<Vec<Job>, StoreError>;
+    /// Settle a job found by [`Store::expired`] if its lease is still expired (else `None`:
+    /// its worker came back, or another worker settled it first).
+    async fn settle_expired(
+        &self,
+        id: Uuid,
+        settle: &Settle,
+    ) -> Result<Option<StoredEvent>, StoreError>;
     async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError>;
-    /// Jobs left `running` by a previous process (crash, kill -9).
-    async fn interrupted(&self) -> Result<Vec<Job>, StoreError>;
-    /// Put an interrupted job back in the queue, keeping its place, to resume.
-    async fn requeue_for_resume(&self, id: Uuid) -> Result<StoredEvent, StoreError>;
     /// A job's recorded events with id greater than `after`, in order.
     async fn events_after(&self, job: Uuid, after: i64) -> Result<Vec<StoredEvent>, StoreError>;
 
@@ -117,6 +181,15 @@ pub trait Store: Send + Sync + 'static {
     async fn set_default_model(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Remove the record; returns it so the caller can delete its artifact.
     async fn delete_model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError>;
+}
+
+/// A status event's data: `{"status"}`, with the error when the outcome has one.
+pub(crate) fn status_event(status: JobStatus, outcome: &Outcome) -> serde_json::Value {
+    let mut data = serde_json::json!({"status": status.as_str()});
+    if let Some(error) = &outcome.error {
+        data["error"] = serde_json::Value::String(error.clone());
+    }
+    data
 }
 
 pub(crate) fn now() -> String {

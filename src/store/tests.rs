@@ -1,4 +1,9 @@
-//! The SQLite store against a real database file in a temporary directory.
+//! Both stores against real databases: SQLite in a temporary file, PostgreSQL in a fresh
+//! database on the server `VGGSERVE_TEST_POSTGRES_URL` names (`make test` starts one with
+//! tests/services/with_postgres.sh; without it, and without `VGGSERVE_REQUIRE_POSTGRES`, the
+//! PostgreSQL half is skipped with a note). Every contract test runs on each.
+
+use std::time::Duration;
 
 use serde_json::json;
 use uuid::Uuid;
@@ -7,8 +12,42 @@ use super::*;
 
 async fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("vggserve.db"))
+        .await
+        .unwrap();
     (dir, store)
+}
+
+#[path = "../../tests/common/postgres.rs"]
+mod postgres_server;
+
+async fn postgres_database() -> Option<String> {
+    postgres_server::fresh_database("t").await
+}
+
+/// Each backend: the SQLite store, and the PostgreSQL one when a server is given.
+async fn stores() -> Vec<(Option<tempfile::TempDir>, SharedStore)> {
+    let (dir, sqlite) = open().await;
+    let mut all: Vec<(Option<tempfile::TempDir>, SharedStore)> =
+        vec![(Some(dir), Arc::new(sqlite))];
+    if let Some(url) = postgres_database().await {
+        all.push((None, Arc::new(PostgresStore::connect(&url).await.unwrap())));
+    }
+    all
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn worker(owner: &str) -> ClaimSpec {
+    ClaimSpec {
+        owner: owner.into(),
+        kinds: Vec::new(),
+        lease: LEASE,
+    }
+}
+
+async fn claim(store: &SharedStore) -> Option<(Job, Lease, StoredEvent)> {
+    store.claim_next(&worker("w")).await.unwrap()
 }
 
 fn new_job(kind: JobKind) -> NewJob {
@@ -33,7 +72,12 @@ fn epoch(n: i64) -> EpochMetrics {
 
 #[tokio::test]
 async fn the_queue_is_fifo_bounded_and_records_each_transition() {
-    let (_dir, store) = open().await;
+    for (_dir, store) in stores().await {
+        the_queue_is_fifo_bounded_and_records_each_transition_on(store).await;
+    }
+}
+
+async fn the_queue_is_fifo_bounded_and_records_each_transition_on(store: SharedStore) {
     let first = new_job(JobKind::ExtractFeatures);
     let second = new_job(JobKind::Train);
     let (job, queued) = store.insert_job(&first, 2).await.unwrap();
@@ -48,19 +92,23 @@ async fn the_queue_is_fifo_bounded_and_records_each_transition() {
     ));
     assert_eq!(store.queued_count().await.unwrap(), 2);
 
-    let (claimed, running) = store.claim_next().await.unwrap().unwrap();
+    let (claimed, lease, running) = claim(&store).await.unwrap();
     assert_eq!((claimed.id, claimed.status), (first.id, JobStatus::Running));
     assert!(claimed.started_at.is_some());
-    store.record_epoch(first.id, &epoch(1)).await.unwrap();
-    store.record_epoch(first.id, &epoch(2)).await.unwrap();
+    assert_eq!(
+        (lease.owner.as_str(), lease.attempt, claimed.attempts),
+        ("w", 1, 1)
+    );
+    store.record_epoch(&lease, &epoch(1)).await.unwrap();
+    store.record_epoch(&lease, &epoch(2)).await.unwrap();
     // An epoch is recorded once: the same epoch again is refused.
-    assert!(store.record_epoch(first.id, &epoch(2)).await.is_err());
+    assert!(store.record_epoch(&lease, &epoch(2)).await.is_err());
     let outcome = Outcome {
         result: Some(json!({"ok": true})),
         ..Default::default()
     };
     let done = store
-        .finish_job(first.id, JobStatus::Succeeded, &outcome)
+        .finish_job(&lease, JobStatus::Succeeded, &outcome, None)
         .await
         .unwrap();
 
@@ -95,20 +143,25 @@ async fn the_queue_is_fifo_bounded_and_records_each_transition() {
     assert_eq!(job.epochs, vec![epoch(1), epoch(2)]);
     assert_eq!(job.result, Some(json!({"ok": true})));
     // The next claim is the second job; then the queue is empty.
-    assert_eq!(store.claim_next().await.unwrap().unwrap().0.id, second.id);
-    assert!(store.claim_next().await.unwrap().is_none());
+    assert_eq!(claim(&store).await.unwrap().0.id, second.id);
+    assert!(claim(&store).await.is_none());
 }
 
 #[tokio::test]
 async fn listing_brings_each_job_its_own_epochs() {
-    let (_dir, store) = open().await;
+    for (_dir, store) in stores().await {
+        listing_brings_each_job_its_own_epochs_on(store).await;
+    }
+}
+
+async fn listing_brings_each_job_its_own_epochs_on(store: SharedStore) {
     let mut ids = Vec::new();
     for epochs in [3, 0, 2] {
         let job = new_job(JobKind::Train);
         store.insert_job(&job, 10).await.unwrap();
-        store.claim_next().await.unwrap();
+        let (_, lease, _) = claim(&store).await.unwrap();
         for n in 1..=epochs {
-            store.record_epoch(job.id, &epoch(n)).await.unwrap();
+            store.record_epoch(&lease, &epoch(n)).await.unwrap();
         }
         ids.push((job.id, epochs as usize));
     }
@@ -118,28 +171,37 @@ async fn listing_brings_each_job_its_own_epochs() {
     ids.reverse();
     assert_eq!(got, ids);
     assert_eq!(store.jobs(Some(JobStatus::Queued)).await.unwrap().len(), 0);
-    assert_eq!(store.interrupted().await.unwrap().len(), 3);
+    assert_eq!(store.jobs(Some(JobStatus::Running)).await.unwrap().len(), 3);
+    // Their leases hold: none is expired.
+    assert!(store.expired().await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn cancelling_a_running_job_is_read_back_with_its_progress() {
-    let (_dir, store) = open().await;
+    for (_dir, store) in stores().await {
+        cancelling_a_running_job_is_read_back_with_its_progress_on(store).await;
+    }
+}
+
+async fn cancelling_a_running_job_is_read_back_with_its_progress_on(store: SharedStore) {
     let queued = new_job(JobKind::Train);
     let running = new_job(JobKind::Train);
     store.insert_job(&running, 10).await.unwrap();
     store.insert_job(&queued, 10).await.unwrap();
-    store.claim_next().await.unwrap();
+    let (_, lease, _) = claim(&store).await.unwrap();
     let progress = Progress {
         done: 1,
         total: 10,
         unit: "steps".into(),
     };
-    assert!(!store.set_progress(running.id, &progress).await.unwrap());
+    assert!(!store.set_progress(&lease, &progress).await.unwrap());
+    assert!(!store.heartbeat(&lease, LEASE).await.unwrap());
     assert!(matches!(
         store.request_cancel(running.id).await.unwrap(),
         CancelOutcome::Requested
     ));
-    assert!(store.set_progress(running.id, &progress).await.unwrap());
+    assert!(store.set_progress(&lease, &progress).await.unwrap());
+    assert!(store.heartbeat(&lease, LEASE).await.unwrap());
     assert!(matches!(
         store.request_cancel(queued.id).await.unwrap(),
         CancelOutcome::Cancelled(_)
@@ -152,9 +214,12 @@ async fn cancelling_a_running_job_is_read_back_with_its_progress() {
         store.request_cancel(Uuid::new_v4()).await.unwrap(),
         CancelOutcome::NotFound
     ));
-    // A restart puts the running job back in the queue, in front.
-    store.requeue_for_resume(running.id).await.unwrap();
-    assert_eq!(store.claim_next().await.unwrap().unwrap().0.id, running.id);
+    // Given back at shutdown, the running job is back in the queue, in front, and that
+    // claim does not count as an attempt.
+    let released = store.release(&lease).await.unwrap();
+    assert_eq!(released.data, json!({"status": "queued", "resumed": true}));
+    let (again, lease, _) = claim(&store).await.unwrap();
+    assert_eq!((again.id, lease.attempt), (running.id, 1));
 }
 
 fn model(id: Uuid, created_at: &str) -> ModelRecord {
@@ -177,7 +242,12 @@ fn model(id: Uuid, created_at: &str) -> ModelRecord {
 
 #[tokio::test]
 async fn the_default_model_is_the_marked_one_else_the_newest() {
-    let (_dir, store) = open().await;
+    for (_dir, store) in stores().await {
+        the_default_model_is_the_marked_one_else_the_newest_on(store).await;
+    }
+}
+
+async fn the_default_model_is_the_marked_one_else_the_newest_on(store: SharedStore) {
     let (old, new) = (Uuid::new_v4(), Uuid::new_v4());
     assert!(store.default_model().await.unwrap().is_none());
     store
@@ -240,7 +310,12 @@ async fn unreadable_rows_are_errors_not_defaults() {
 
 #[tokio::test]
 async fn active_jobs_on_a_dataset_are_the_queued_and_running_ones() {
-    let (_dir, store) = open().await;
+    for (_dir, store) in stores().await {
+        active_jobs_on_a_dataset_are_the_queued_and_running_ones_on(store).await;
+    }
+}
+
+async fn active_jobs_on_a_dataset_are_the_queued_and_running_ones_on(store: SharedStore) {
     let on = |dataset: &str| NewJob {
         dataset: dataset.into(),
         ..new_job(JobKind::ExtractFeatures)
@@ -249,12 +324,12 @@ async fn active_jobs_on_a_dataset_are_the_queued_and_running_ones() {
     for job in [&finished, &running, &queued, &other] {
         store.insert_job(job, 10).await.unwrap();
     }
-    store.claim_next().await.unwrap();
+    let (_, lease, _) = claim(&store).await.unwrap();
     store
-        .finish_job(finished.id, JobStatus::Failed, &Outcome::default())
+        .finish_job(&lease, JobStatus::Failed, &Outcome::default(), None)
         .await
         .unwrap();
-    store.claim_next().await.unwrap();
+    claim(&store).await.unwrap();
     assert_eq!(
         store.active_jobs_on("d").await.unwrap(),
         vec![running.id, queued.id]
@@ -263,4 +338,168 @@ async fn active_jobs_on_a_dataset_are_the_queued_and_running_ones() {
     assert!(store.active_jobs_on("none").await.unwrap().is_empty());
     store.request_cancel(queued.id).await.unwrap();
     assert_eq!(store.active_jobs_on("d").await.unwrap(), vec![running.id]);
+}
+
+#[tokio::test]
+async fn a_lost_lease_passes_the_job_on_and_fences_the_old_holder() {
+    for (_dir, store) in stores().await {
+        a_lost_lease_passes_the_job_on_and_fences_the_old_holder_on(store).await;
+    }
+}
+
+async fn a_lost_lease_passes_the_job_on_and_fences_the_old_holder_on(store: SharedStore) {
+    let job = new_job(JobKind::Train);
+    store.insert_job(&job, 10).await.unwrap();
+    let short = ClaimSpec {
+        lease: Duration::from_millis(300),
+        ..worker("a")
+    };
+    let (_, old, _) = store.claim_next(&short).await.unwrap().unwrap();
+    store.record_epoch(&old, &epoch(1)).await.unwrap();
+    // Worker a freezes: no heartbeat, the lease expires.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let expired = store.expired().await.unwrap();
+    assert_eq!(expired.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
+    let event = store
+        .settle_expired(job.id, &Settle::Requeue)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.data["resumed"], json!(true));
+    // Settled once: a second settler finds nothing to do.
+    assert!(store
+        .settle_expired(job.id, &Settle::Requeue)
+        .await
+        .unwrap()
+        .is_none());
+    let (resumed, new, _) = store.claim_next(&worker("b")).await.unwrap().unwrap();
+    assert_eq!(
+        (resumed.attempts, new.attempt, resumed.epochs.len()),
+        (2, 2, 1)
+    );
+    // Worker a wakes up: every write it tries is refused, and nothing of it is recorded.
+    let lost =
+        |r: Result<_, StoreError>| matches!(r, Err(StoreError::LeaseLost(id)) if id == job.id);
+    assert!(lost(store.record_epoch(&old, &epoch(2)).await.map(|_| ())));
+    assert!(lost(store.heartbeat(&old, LEASE).await.map(|_| ())));
+    let progress = Progress::default();
+    assert!(lost(store.set_progress(&old, &progress).await.map(|_| ())));
+    let model = model(Uuid::new_v4(), "");
+    let nothing = Outcome::default();
+    let finish = store.finish_job(&old, JobStatus::Succeeded, &nothing, Some(&model));
+    assert!(lost(finish.await.map(|_| ())));
+    assert!(lost(store.release(&old).await.map(|_| ())));
+    assert!(store.model(model.id).await.unwrap().is_none());
+    // Worker b goes on from epoch 2 and finishes, registering its model with the end.
+    store.record_epoch(&new, &epoch(2)).await.unwrap();
+    let outcome = Outcome {
+        model_id: Some(model.id),
+        ..Default::default()
+    };
+    store
+        .finish_job(&new, JobStatus::Succeeded, &outcome, Some(&model))
+        .await
+        .unwrap();
+    let done = store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(done.epochs, vec![epoch(1), epoch(2)]);
+    assert_eq!(
+        (done.status, done.model_id),
+        (JobStatus::Succeeded, Some(model.id))
+    );
+    assert_eq!(
+        store.model(model.id).await.unwrap().unwrap().source_job,
+        model.source_job
+    );
+}
+
+#[tokio::test]
+async fn a_lost_job_can_be_failed_with_its_reason_and_kinds_filter_claims() {
+    for (_dir, store) in stores().await {
+        a_lost_job_can_be_failed_with_its_reason_and_kinds_filter_claims_on(store).await;
+    }
+}
+
+async fn a_lost_job_can_be_failed_with_its_reason_and_kinds_filter_claims_on(store: SharedStore) {
+    let train = new_job(JobKind::Train);
+    let evaluate = new_job(JobKind::Evaluate);
+    store.insert_job(&train, 10).await.unwrap();
+    store.insert_job(&evaluate, 10).await.unwrap();
+    // A CPU worker that only evaluates skips the older training job.
+    let cpu = ClaimSpec {
+        kinds: vec![JobKind::Evaluate, JobKind::ExtractFeatures],
+        lease: Duration::from_millis(200),
+        ..worker("cpu")
+    };
+    let (claimed, _, _) = store.claim_next(&cpu).await.unwrap().unwrap();
+    assert_eq!(claimed.id, evaluate.id);
+    assert!(store.claim_next(&cpu).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reason = Settle::Fail("lost too often".into());
+    let event = store
+        .settle_expired(evaluate.id, &reason)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        event.data,
+        json!({"status": "failed", "error": "lost too often"})
+    );
+    let failed = store.job(evaluate.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (JobStatus::Failed, Some("lost too often"))
+    );
+    assert_eq!(claim(&store).await.unwrap().0.id, train.id);
+}
+
+/// Notices reach subscribers of another handle on the same database, as they reach
+/// another process: each recorded event by id, and progress.
+#[tokio::test]
+async fn notices_reach_every_handle_on_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vggserve.db");
+    let mut pairs: Vec<(SharedStore, SharedStore)> = vec![(
+        Arc::new(SqliteStore::open(&path).await.unwrap()),
+        Arc::new(SqliteStore::open(&path).await.unwrap()),
+    )];
+    if let Some(url) = postgres_database().await {
+        pairs.push((
+            Arc::new(PostgresStore::connect(&url).await.unwrap()),
+            Arc::new(PostgresStore::connect(&url).await.unwrap()),
+        ));
+    }
+    for (writer, reader) in pairs {
+        let mut notices = reader.subscribe();
+        // Let the reader's watcher start (it learns the newest id first).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let job = new_job(JobKind::Train);
+        let (_, queued) = writer.insert_job(&job, 10).await.unwrap();
+        let (_, lease, running) = writer.claim_next(&worker("w")).await.unwrap().unwrap();
+        let progress = Progress {
+            done: 3,
+            total: 9,
+            unit: "steps".into(),
+        };
+        writer.set_progress(&lease, &progress).await.unwrap();
+        let epoch = writer.record_epoch(&lease, &epoch(1)).await.unwrap();
+        let mut recorded = Vec::new();
+        let mut progressed = false;
+        while recorded.len() < 3 || !progressed {
+            let next = tokio::time::timeout(Duration::from_secs(5), notices.recv()).await;
+            match next.expect("a notice within 5 s").unwrap() {
+                Notice::Recorded { job_id, id } => {
+                    assert_eq!(job_id, job.id);
+                    recorded.push(id);
+                }
+                Notice::Progress {
+                    job_id,
+                    progress: p,
+                } => {
+                    assert_eq!((job_id, &p), (job.id, &progress));
+                    progressed = true;
+                }
+            }
+        }
+        assert_eq!(recorded, [queued.id, running.id, epoch.id]);
+    }
 }

@@ -10,12 +10,24 @@ use serde_json::Value;
 
 use crate::shared::{require, standin_weights};
 
-pub struct TestApp {
+/// A running server's API, as a client sees it.
+pub struct Api {
     pub url: String,
     pub client: reqwest::Client,
+}
+
+pub struct TestApp {
+    pub api: Api,
     pub root: tempfile::TempDir,
     child: Child,
     extra_args: Vec<String>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Per class: how many photos each split of the `tiny` dataset gets.
@@ -31,8 +43,10 @@ pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
     let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
     let (child, url) = start_server(root.path(), &extra_args);
     TestApp {
-        url,
-        client: reqwest::Client::new(),
+        api: Api {
+            url,
+            client: reqwest::Client::new(),
+        },
         root,
         child,
         extra_args,
@@ -98,13 +112,23 @@ pub fn serve_command(
             "VGGSERVE_STATIC_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("static"),
         )
+        // After a kill -9 the job resumes when its lease expires: 3 s keeps restarts quick.
+        .env("VGGSERVE_LEASE_SECONDS", "3")
         .env_remove("VGGSERVE_API_TOKEN")
         .env_remove("VGGSERVE_INSECURE_NO_AUTH");
     command
 }
 
 fn start_server(root: &Path, extra_args: &[String]) -> (Child, String) {
-    let mut child = serve_command(root, "127.0.0.1:0", extra_args)
+    let command = serve_command(root, "127.0.0.1:0", extra_args);
+    spawn_logged(command, &root.join("server.log"), "listening on ")
+}
+
+/// Spawn a vggserve process, wait for the log line with `marker` followed by its URL, and
+/// keep draining its log into `log_path` (shown when a test fails) so it never blocks on
+/// a full pipe. Returns the process and the URL.
+pub fn spawn_logged(mut command: Command, log_path: &Path, marker: &str) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -116,13 +140,11 @@ fn start_server(root: &Path, extra_args: &[String]) -> (Child, String) {
             .next()
             .expect("vggserve exited before listening")
             .unwrap();
-        if let Some((_, rest)) = line.split_once("listening on ") {
+        if let Some((_, rest)) = line.split_once(marker) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    // Keep draining the server's log into a file (shown when a test fails) so the server
-    // never blocks on a full pipe.
-    let log_path = root.join("server.log");
+    let log_path = log_path.to_owned();
     std::thread::spawn(move || {
         use std::io::Write;
         let mut log = std::fs::OpenOptions::new()
@@ -144,9 +166,26 @@ impl TestApp {
         self.child.wait().unwrap();
         let (child, url) = start_server(self.root.path(), &self.extra_args);
         self.child = child;
-        self.url = url;
+        self.api.url = url;
     }
 
+    pub fn photo(&self, split: &str, class: &str, index: usize) -> PathBuf {
+        let dir = self
+            .root
+            .path()
+            .join("datasets/tiny")
+            .join(split)
+            .join(class);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files[index].clone()
+    }
+}
+
+impl Api {
     pub async fn post_job(&self, body: Value) -> reqwest::Response {
         self.client
             .post(format!("{}/v1/jobs", self.url))
@@ -267,21 +306,6 @@ impl TestApp {
             .expect("SSE stream did not end")
             .unwrap();
         parse_sse(&body)
-    }
-
-    pub fn photo(&self, split: &str, class: &str, index: usize) -> PathBuf {
-        let dir = self
-            .root
-            .path()
-            .join("datasets/tiny")
-            .join(split)
-            .join(class);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files[index].clone()
     }
 }
 

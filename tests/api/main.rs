@@ -1,6 +1,8 @@
 //! HTTP tests against a real server process: every job kind, SSE replay and resume,
 //! predictions, cancellation, restarts, invalid requests and dataset reports.
 
+#[path = "../common/postgres.rs"]
+mod postgres;
 #[path = "../common/shared.rs"]
 mod shared;
 
@@ -12,4 +14,5 @@ mod helpers;
 mod lifecycle;
 mod recipes;
 mod reports;
+mod scale_out;
 mod security;

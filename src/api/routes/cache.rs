@@ -12,7 +12,7 @@ use crate::train::feature_cache::{self, CacheStats};
 #[utoipa::path(get, path = "/v1/cache", tag = "cache",
     responses((status = 200, description = "Cache size", body = CacheStats)))]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<CacheStats>, ApiError> {
-    let dir = state.settings.data_dir.clone();
+    let dir = state.settings.storage.data_dir.clone();
     Ok(Json(
         tokio::task::spawn_blocking(move || feature_cache::stats(&dir)).await?,
     ))
@@ -29,7 +29,7 @@ pub struct Cleared {
     responses((status = 200, description = "Emptied", body = Cleared)))]
 #[tracing::instrument(skip_all)]
 pub async fn clear(State(state): State<AppState>) -> Result<Json<Cleared>, ApiError> {
-    let dir = state.settings.data_dir.clone();
+    let dir = state.settings.storage.data_dir.clone();
     let removed = tokio::task::spawn_blocking(move || feature_cache::clear(&dir)).await??;
     Ok(Json(Cleared { removed }))
 }

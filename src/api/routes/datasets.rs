@@ -26,7 +26,7 @@ use crate::data::report;
     responses((status = 200, description = "Datasets, by name", body = Vec<Dataset>)))]
 #[tracing::instrument(skip_all)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Dataset>>, ApiError> {
-    let dir = state.settings.datasets_dir.clone();
+    let dir = state.settings.storage.datasets_dir.clone();
     Ok(Json(
         tokio::task::spawn_blocking(move || dataset::list(&dir)).await?,
     ))
@@ -115,7 +115,7 @@ pub async fn create(
     let refuse = |e| import_error(e, if multipart { "image" } else { "archive" });
     let rule = SplitRule::new(query.validation_fraction, query.test_fraction, query.seed)
         .map_err(refuse)?;
-    let datasets_dir = settings.datasets_dir.clone();
+    let datasets_dir = settings.storage.datasets_dir.clone();
     import::check_available(&datasets_dir, &query.name).map_err(refuse)?;
     let declared = request
         .headers()
@@ -195,7 +195,10 @@ pub async fn create(
     );
     // The report is computed now, in the background, so that it is ready (cached) when the
     // user or a training job asks for it.
-    let (dataset, data_dir) = (imported.dataset.clone(), state.settings.data_dir.clone());
+    let (dataset, data_dir) = (
+        imported.dataset.clone(),
+        state.settings.storage.data_dir.clone(),
+    );
     let max_pixels = state.settings.max_pixels;
     tokio::task::spawn_blocking(move || report::cached(&dataset, &data_dir, max_pixels));
     Ok((
@@ -238,7 +241,7 @@ pub async fn delete(
         ))
         .field("name"));
     }
-    let dir = state.settings.datasets_dir.clone();
+    let dir = state.settings.storage.datasets_dir.clone();
     let target = name.clone();
     tokio::task::spawn_blocking(move || import::remove(&dir, &target))
         .await?

@@ -1,7 +1,9 @@
 //! `GET /v1/jobs/{id}/events`: server-sent events. A client first gets every recorded event
 //! after its `Last-Event-ID` (all of them when new), then live ones, and the stream ends
-//! after the job's terminal status. A subscriber that falls behind the broadcast channel
-//! resyncs from the database, so it never slows the worker and never misses an epoch.
+//! after the job's terminal status. Live means the store's notices ([`Notice`]), which
+//! come from whichever process recorded the event (a worker on another machine included):
+//! a recorded one is read back from the store by id, so the client sees no gap or repeat,
+//! and a subscriber that falls behind resyncs from the store the same way.
 //! Each job has at most `--max-sse-subscribers-per-job` live streams (429 beyond); a slot is
 //! held by the task feeding the stream and given back when that task ends.
 
@@ -18,8 +20,24 @@ use uuid::Uuid;
 
 use crate::api::extract::PathId;
 use crate::api::{ApiError, AppState, ErrorBody};
-use crate::domain::JobStatus;
-use crate::jobs::JobEvent;
+use crate::domain::{JobStatus, Notice, StoredEvent};
+
+/// What is sent: a recorded event, or progress carrying the last recorded id sent.
+struct JobEvent {
+    id: i64,
+    kind: String,
+    data: serde_json::Value,
+}
+
+impl From<StoredEvent> for JobEvent {
+    fn from(e: StoredEvent) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            data: e.data,
+        }
+    }
+}
 
 /// One server-sent event, as a client parses it from the stream.
 #[derive(Debug, utoipa::ToSchema)]
@@ -71,7 +89,7 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<i64>().ok())
         .unwrap_or(0);
     // Subscribe before reading the history, so nothing falls between the two.
-    let live = state.hub.subscribe();
+    let live = state.store.subscribe();
     let (sender, receiver) = mpsc::channel(64);
     tokio::spawn(async move {
         // The slot lives exactly as long as the feeding task: it ends after the terminal
@@ -127,7 +145,7 @@ async fn feed(
     state: AppState,
     id: Uuid,
     mut last_sent: i64,
-    mut live: broadcast::Receiver<JobEvent>,
+    mut live: broadcast::Receiver<Notice>,
     sender: mpsc::Sender<Result<Event, Infallible>>,
 ) {
     match replay(&state, id, &mut last_sent, &sender).await {
@@ -139,10 +157,8 @@ async fn feed(
         if job.status == JobStatus::Running && job.progress.total > 0 {
             let progress = JobEvent {
                 id: last_sent,
-                job_id: id,
                 kind: "progress".into(),
                 data: serde_json::json!(job.progress),
-                recorded: false,
             };
             if sender.send(Ok(to_sse(&progress))).await.is_err() {
                 return;
@@ -157,16 +173,21 @@ async fn feed(
             received = live.recv() => received,
         };
         match received {
-            Ok(event) if event.job_id != id => {}
-            Ok(event) if !event.recorded => {
+            Ok(notice) if notice.job_id() != id => {}
+            Ok(Notice::Progress { progress, .. }) => {
+                let event = JobEvent {
+                    id: last_sent,
+                    kind: "progress".into(),
+                    data: serde_json::json!(progress),
+                };
                 if sender.send(Ok(to_sse(&event))).await.is_err() {
                     return;
                 }
             }
-            Ok(event) if event.id <= last_sent => {} // already sent from the store
+            Ok(Notice::Recorded { id: recorded, .. }) if recorded <= last_sent => {} // sent
             // A newer recorded event, or a lag: whatever was recorded since the last one
             // sent comes from the store, in order, so the client sees no gap or repeat.
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+            Ok(Notice::Recorded { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 match replay(&state, id, &mut last_sent, &sender).await {
                     Ok(true) | Err(()) => return,
                     Ok(false) => {}

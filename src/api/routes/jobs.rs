@@ -15,7 +15,6 @@ use crate::data::dataset::{Dataset, DatasetError};
 use crate::data::report;
 use crate::domain::{Job, JobKind, JobStatus};
 use crate::jobs::spec::{JobDefaults, JobParams, JobRequest, TrainParams};
-use crate::jobs::JobEvent;
 use crate::model::ModelConfig;
 use crate::store::{CancelOutcome, NewJob, StoreError};
 use crate::train::recipes::CLASSES;
@@ -65,7 +64,7 @@ pub async fn create(
         params: serde_json::to_value(&params)?,
     };
     let max_queued = i64::from(state.settings.max_queued_jobs);
-    let (job, event) = state
+    let (job, _) = state
         .store
         .insert_job(&job, max_queued)
         .await
@@ -76,8 +75,9 @@ pub async fn create(
             other => ApiError::from(other),
         })?;
     tracing::info!(job = %job.id, kind = %job.kind, "job queued");
-    state.worker.notify();
-    state.hub.publish(JobEvent::from(event));
+    if let Some(worker) = &state.worker {
+        worker.notify();
+    }
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/v1/jobs/{}", job.id))],
@@ -121,7 +121,7 @@ fn dataset_error(error: DatasetError) -> ApiError {
 /// and a training job's dataset must pass its report (`data::report`) unless it says
 /// `allow_leaks`.
 async fn validate_references(state: &AppState, params: &JobParams) -> Result<(), ApiError> {
-    let dir = state.settings.datasets_dir.clone();
+    let dir = state.settings.storage.datasets_dir.clone();
     let name = params.dataset().to_owned();
     let dataset = tokio::task::spawn_blocking(move || Dataset::index(&dir, &name))
         .await?
@@ -194,7 +194,7 @@ async fn validate_references(state: &AppState, params: &JobParams) -> Result<(),
 /// 422 naming what the dataset's report found that blocks training (the same photo in two
 /// splits, a class without images), before any compute.
 async fn refuse_leaks(state: &AppState, dataset: &Dataset) -> Result<(), ApiError> {
-    let data_dir = state.settings.data_dir.clone();
+    let data_dir = state.settings.storage.data_dir.clone();
     let max_pixels = state.settings.max_pixels;
     let name = dataset.name.clone();
     let dataset = dataset.clone();
@@ -347,12 +347,13 @@ pub async fn cancel(
                 "job {id} already ended ({status})"
             )))
         }
-        CancelOutcome::Cancelled(event) => {
-            state.hub.publish(event.into());
-            StatusCode::OK
-        }
+        CancelOutcome::Cancelled(_) => StatusCode::OK,
         CancelOutcome::Requested => {
-            state.worker.cancel(id);
+            // Here at once if this process runs it; elsewhere with the worker's next
+            // heartbeat or progress report, which read the flag back.
+            if let Some(worker) = &state.worker {
+                worker.cancel(id);
+            }
             StatusCode::ACCEPTED
         }
     };

@@ -76,7 +76,13 @@ pub async fn delete(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("model {id} not found")).field("id"))?;
     // The record is gone first: nothing can load the files while they are removed.
-    if let Some(dir) = state.settings.data_dir.join(&model.artifact).parent() {
+    if let Some(dir) = state
+        .settings
+        .storage
+        .data_dir
+        .join(&model.artifact)
+        .parent()
+    {
         if let Err(error) = tokio::fs::remove_dir_all(dir).await {
             tracing::warn!(%error, dir = %dir.display(), "could not remove model files");
         }

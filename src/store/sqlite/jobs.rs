@@ -1,5 +1,5 @@
-//! Jobs and their epochs. The jobs table is the queue (FIFO by `seq`); every status change
-//! is recorded with its event in one transaction.
+//! Jobs and their epochs as rows: queueing, reading and listing. The queue's moves (claim,
+//! lease, fenced writes, settling) are `queue`'s.
 
 use std::collections::HashMap;
 
@@ -9,16 +9,17 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::write::begin_write;
-use super::{
-    events, now, CancelOutcome, EpochMetrics, Job, JobStatus, NewJob, Outcome, Progress,
-    StoreError, StoredEvent,
+use crate::store::{
+    now, status_event, EpochMetrics, Job, JobStatus, NewJob, Progress, StoreError, StoredEvent,
 };
 
-const JOB_COLUMNS: &str =
-    "id, kind, dataset, status, params, created_at, started_at, finished_at, \
-    progress_done, progress_total, progress_unit, result, model_id, error";
+use super::events;
 
-fn from_row(row: &SqliteRow) -> Result<Job, StoreError> {
+pub(super) const JOB_COLUMNS: &str =
+    "id, kind, dataset, status, params, created_at, started_at, finished_at, \
+    progress_done, progress_total, progress_unit, result, model_id, error, attempts";
+
+pub(super) fn from_row(row: &SqliteRow) -> Result<Job, StoreError> {
     let id: String = row.try_get("id")?;
     let corrupt = |column: &str, e: &dyn std::fmt::Display| {
         StoreError::corrupt(format!("job {id} {column}"), e)
@@ -53,6 +54,7 @@ fn from_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .transpose()
             .map_err(|e| corrupt("model_id", &e))?,
         error: row.try_get("error")?,
+        attempts: row.try_get("attempts")?,
     })
 }
 
@@ -93,7 +95,7 @@ pub(super) async fn insert(
         &mut tx,
         job.id,
         "status",
-        &events::status(JobStatus::Queued),
+        &status_event(JobStatus::Queued, &Default::default()),
     )
     .await?;
     tx.commit().await?;
@@ -170,146 +172,4 @@ pub(super) async fn active_on(pool: &SqlitePool, dataset: &str) -> Result<Vec<Uu
     ids.iter()
         .map(|id| Uuid::parse_str(id).map_err(|e| StoreError::corrupt(format!("job {id} id"), e)))
         .collect()
-}
-
-pub(super) async fn claim_next(
-    pool: &SqlitePool,
-) -> Result<Option<(Job, StoredEvent)>, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    let id: Option<String> = sqlx::query_scalar(
-        "UPDATE jobs SET status = 'running', started_at = ? \
-         WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING id",
-    )
-    .bind(now())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = id else { return Ok(None) };
-    let id = Uuid::parse_str(&id).map_err(|e| StoreError::corrupt(format!("job {id} id"), e))?;
-    let event = events::insert(&mut tx, id, "status", &events::status(JobStatus::Running)).await?;
-    tx.commit().await?;
-    Ok(get(pool, id).await?.map(|job| (job, event)))
-}
-
-pub(super) async fn set_progress(
-    pool: &SqlitePool,
-    id: Uuid,
-    progress: &Progress,
-) -> Result<bool, StoreError> {
-    let cancel: Option<i64> = sqlx::query_scalar(
-        "UPDATE jobs SET progress_done = ?, progress_total = ?, progress_unit = ? WHERE id = ? \
-         RETURNING cancel_requested",
-    )
-    .bind(progress.done)
-    .bind(progress.total)
-    .bind(&progress.unit)
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await?;
-    Ok(cancel.is_some_and(|c| c != 0))
-}
-
-pub(super) async fn record_epoch(
-    pool: &SqlitePool,
-    id: Uuid,
-    epoch: &EpochMetrics,
-) -> Result<StoredEvent, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    sqlx::query(
-        "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(epoch.epoch)
-    .bind(epoch.loss)
-    .bind(epoch.acc)
-    .bind(epoch.val_loss)
-    .bind(epoch.val_acc)
-    .bind(epoch.seconds)
-    .execute(&mut *tx)
-    .await?;
-    let data = serde_json::to_value(epoch).map_err(|e| StoreError::corrupt("epoch", e))?;
-    let event = events::insert(&mut tx, id, "epoch", &data).await?;
-    tx.commit().await?;
-    Ok(event)
-}
-
-pub(super) async fn finish(
-    pool: &SqlitePool,
-    id: Uuid,
-    status: JobStatus,
-    outcome: &Outcome,
-) -> Result<StoredEvent, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    sqlx::query(
-        "UPDATE jobs SET status = ?, finished_at = ?, result = ?, model_id = ?, error = ? WHERE id = ?",
-    )
-    .bind(status.as_str())
-    .bind(now())
-    .bind(outcome.result.as_ref().map(Value::to_string))
-    .bind(outcome.model_id.map(|m| m.to_string()))
-    .bind(&outcome.error)
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await?;
-    let mut data = events::status(status);
-    if let Some(error) = &outcome.error {
-        data["error"] = Value::String(error.clone());
-    }
-    let event = events::insert(&mut tx, id, "status", &data).await?;
-    tx.commit().await?;
-    Ok(event)
-}
-
-pub(super) async fn request_cancel(
-    pool: &SqlitePool,
-    id: Uuid,
-) -> Result<CancelOutcome, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(status) = status else {
-        return Ok(CancelOutcome::NotFound);
-    };
-    let status: JobStatus = status
-        .parse()
-        .map_err(|e| StoreError::corrupt(format!("job {id} status"), e))?;
-    let outcome = match status {
-        JobStatus::Queued => {
-            sqlx::query("UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?")
-                .bind(now())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            let data = events::status(JobStatus::Cancelled);
-            CancelOutcome::Cancelled(events::insert(&mut tx, id, "status", &data).await?)
-        }
-        JobStatus::Running => {
-            // Read back by the running job with its next progress report (`set_progress`).
-            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ?")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            CancelOutcome::Requested
-        }
-        done => CancelOutcome::AlreadyFinished(done),
-    };
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-pub(super) async fn requeue_for_resume(
-    pool: &SqlitePool,
-    id: Uuid,
-) -> Result<StoredEvent, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    // A resumed job keeps its place: it is claimed before anything queued after it.
-    sqlx::query("UPDATE jobs SET status = 'queued' WHERE id = ?")
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    let data = serde_json::json!({"status": "queued", "resumed": true});
-    let event = events::insert(&mut tx, id, "status", &data).await?;
-    tx.commit().await?;
-    Ok(event)
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{now, StoreError, StoredEvent};
+use crate::store::{now, StoreError, StoredEvent};
 
 pub(super) async fn insert(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
@@ -28,11 +28,6 @@ pub(super) async fn insert(
         kind: kind.to_owned(),
         data: data.clone(),
     })
-}
-
-/// A status event's data.
-pub(super) fn status(status: super::JobStatus) -> Value {
-    serde_json::json!({"status": status.as_str()})
 }
 
 pub(super) async fn after(

@@ -6,7 +6,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::write::begin_write;
-use super::{now, ModelRecord, StoreError};
+use crate::store::{now, ModelRecord, StoreError};
 
 const COLUMNS: &str = "id, recipe, dataset, classes, params, metrics, test_metrics, source_job, \
     created_at, artifact, artifact_sha256, config, is_default";
@@ -54,7 +54,11 @@ fn from_row(row: &SqliteRow) -> Result<ModelRecord, StoreError> {
     })
 }
 
-pub(super) async fn insert(pool: &SqlitePool, model: &ModelRecord) -> Result<(), StoreError> {
+/// Insert a model record (on the pool, or inside the transaction that finishes its job).
+pub(super) async fn insert<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    model: &ModelRecord,
+) -> Result<(), StoreError> {
     sqlx::query(&format!(
         "INSERT INTO models ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
     ))
@@ -74,7 +78,7 @@ pub(super) async fn insert(pool: &SqlitePool, model: &ModelRecord) -> Result<(),
     .bind(&model.artifact)
     .bind(&model.artifact_sha256)
     .bind(model.config.to_string())
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }

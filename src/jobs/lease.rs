@@ -1,0 +1,63 @@
+//! [`Heartbeat`]: while a job runs, a task on the async runtime extends its lease every
+//! third of the lease's length, so a long batch on the worker thread never lets it lapse.
+//! A cancel requested through the store is read back with each beat; a lease found lost
+//! (it expired and another worker claimed the job) stops the job at its next batch.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::domain::Lease;
+use crate::store::{SharedStore, StoreError};
+
+pub(super) struct Heartbeat {
+    task: JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Heartbeat {
+    pub(super) fn start(
+        runtime: &Handle,
+        store: SharedStore,
+        lease: Lease,
+        length: Duration,
+        cancel: Arc<AtomicBool>,
+    ) -> Self {
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        let task = runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(length / 3).await;
+                match store.heartbeat(&lease, length).await {
+                    Ok(true) => cancel.store(true, Ordering::SeqCst),
+                    Ok(false) => {}
+                    Err(StoreError::LeaseLost(_)) => {
+                        tracing::warn!(job = %lease.job_id, "lease lost: stopping the job");
+                        flag.store(true, Ordering::SeqCst);
+                        cancel.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    // The store is unreachable: keep trying; if the lease lapses meanwhile,
+                    // the job's fenced writes are refused and another worker takes it.
+                    Err(error) => tracing::warn!(job = %lease.job_id, %error, "heartbeat failed"),
+                }
+            }
+        });
+        Self { task, lost }
+    }
+
+    /// Stop beating; answers whether the lease was found lost.
+    pub(super) fn stop(self) -> bool {
+        self.task.abort();
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,159 @@
+//! Jobs and their epochs as PostgreSQL rows: queueing, reading and listing. The queue's
+//! moves (claim, lease, fenced writes, settling) are `queue`'s.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::{events, rfc3339};
+use crate::store::{
+    status_event, EpochMetrics, Job, JobStatus, NewJob, Progress, StoreError, StoredEvent,
+};
+
+pub(super) const JOB_COLUMNS: &str =
+    "id, kind, dataset, status, params, created_at, started_at, finished_at, \
+    progress_done, progress_total, progress_unit, result, model_id, error, attempts";
+
+pub(super) fn from_row(row: &PgRow) -> Result<Job, StoreError> {
+    let id: Uuid = row.try_get("id")?;
+    let corrupt = |column: &str, e: &dyn std::fmt::Display| {
+        StoreError::corrupt(format!("job {id} {column}"), e)
+    };
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let time = |column: &str| -> Result<Option<String>, sqlx::Error> {
+        let t: Option<chrono::DateTime<chrono::Utc>> = row.try_get(column)?;
+        Ok(t.map(rfc3339))
+    };
+    Ok(Job {
+        id,
+        kind: kind.parse().map_err(|e| corrupt("kind", &e))?,
+        dataset: row.try_get("dataset")?,
+        status: status.parse().map_err(|e| corrupt("status", &e))?,
+        params: row.try_get("params")?,
+        created_at: time("created_at")?.unwrap_or_default(),
+        started_at: time("started_at")?,
+        finished_at: time("finished_at")?,
+        progress: Progress {
+            done: row.try_get("progress_done")?,
+            total: row.try_get("progress_total")?,
+            unit: row.try_get("progress_unit")?,
+        },
+        epochs: Vec::new(),
+        result: row.try_get("result")?,
+        model_id: row.try_get("model_id")?,
+        error: row.try_get("error")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+fn epoch_from_row(row: &PgRow) -> Result<EpochMetrics, sqlx::Error> {
+    Ok(EpochMetrics {
+        epoch: row.try_get("epoch")?,
+        loss: row.try_get("loss")?,
+        acc: row.try_get("acc")?,
+        val_loss: row.try_get("val_loss")?,
+        val_acc: row.try_get("val_acc")?,
+        seconds: row.try_get("seconds")?,
+    })
+}
+
+/// The queued count is checked, not locked: replicas racing at the limit may each admit
+/// one job more, which is all the limit is for (back-pressure, not an exact quota).
+pub(super) async fn insert(
+    pool: &PgPool,
+    job: &NewJob,
+    max_queued: i64,
+) -> Result<(Job, StoredEvent), StoreError> {
+    let queued = queued_count(pool).await?;
+    if queued >= max_queued {
+        return Err(StoreError::QueueFull(queued));
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, dataset, status, params) VALUES ($1, $2, $3, 'queued', $4)",
+    )
+    .bind(job.id)
+    .bind(job.kind.as_str())
+    .bind(&job.dataset)
+    .bind(&job.params)
+    .execute(&mut *tx)
+    .await?;
+    let event = events::insert(
+        &mut tx,
+        job.id,
+        "status",
+        &status_event(JobStatus::Queued, &Default::default()),
+    )
+    .await?;
+    tx.commit().await?;
+    let stored = get(pool, job.id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt(format!("job {}", job.id), "vanished after insert"))?;
+    Ok((stored, event))
+}
+
+pub(super) async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Job>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut job = from_row(&row)?;
+    let rows = sqlx::query(
+        "SELECT epoch, loss, acc, val_loss, val_acc, seconds FROM epochs WHERE job_id = $1 ORDER BY epoch",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    job.epochs = rows.iter().map(epoch_from_row).collect::<Result<_, _>>()?;
+    Ok(Some(job))
+}
+
+/// Newest first, at most 500, with their epochs: two queries whatever the number of jobs.
+pub(super) async fn list(pool: &PgPool, status: Option<JobStatus>) -> Result<Vec<Job>, StoreError> {
+    const PAGE: &str = "SELECT {COLUMNS} FROM jobs WHERE ($1::text IS NULL OR status = $1) \
+                        ORDER BY seq DESC LIMIT 500";
+    let status = status.map(JobStatus::as_str);
+    let rows = sqlx::query(&PAGE.replace("{COLUMNS}", JOB_COLUMNS))
+        .bind(status)
+        .fetch_all(pool)
+        .await?;
+    let mut jobs = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let epoch_rows = sqlx::query(&format!(
+        "SELECT job_id, epoch, loss, acc, val_loss, val_acc, seconds FROM epochs \
+         WHERE job_id IN (SELECT id FROM ({}) page) ORDER BY job_id, epoch",
+        PAGE.replace("{COLUMNS}", "id, seq")
+    ))
+    .bind(status)
+    .fetch_all(pool)
+    .await?;
+    let mut by_job: HashMap<Uuid, Vec<EpochMetrics>> = HashMap::new();
+    for row in &epoch_rows {
+        let job_id: Uuid = row.try_get("job_id")?;
+        by_job.entry(job_id).or_default().push(epoch_from_row(row)?);
+    }
+    for job in &mut jobs {
+        job.epochs = by_job.remove(&job.id).unwrap_or_default();
+    }
+    Ok(jobs)
+}
+
+pub(super) async fn queued_count(pool: &PgPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+pub(super) async fn active_on(pool: &PgPool, dataset: &str) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE dataset = $1 AND status IN ('queued', 'running') ORDER BY seq",
+    )
+    .bind(dataset)
+    .fetch_all(pool)
+    .await?)
+}

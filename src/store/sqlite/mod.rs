@@ -1,0 +1,306 @@
+//! [`SqliteStore`]: the [`Store`] on one machine, a SQLite file in WAL mode via sqlx (one
+//! process, or an API process and worker processes beside it on the same disk). Migrations
+//! live in `migrations/sqlite/` and are embedded in the binary. Rows and reads are in
+//! `jobs`, `models` and `events`; the queue's moves in `queue`.
+
+mod events;
+mod jobs;
+mod models;
+mod queue;
+mod write;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{
+    CancelOutcome, ClaimSpec, EpochMetrics, Job, JobStatus, Lease, ModelRecord, NewJob, Notice,
+    Outcome, Progress, Settle, Store, StoreError, StoredEvent,
+};
+
+/// How often another process's writes are looked for (see [`watch_others`]).
+const POLL: Duration = Duration::from_millis(500);
+
+/// The progress of running jobs last announced by this handle, whoever wrote it: the
+/// poll announces only what differs, so progress written here is not announced twice.
+type Announced = Arc<Mutex<HashMap<Uuid, Progress>>>;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    notices: broadcast::Sender<Notice>,
+    progress: Announced,
+}
+
+impl SqliteStore {
+    /// Open (creating it and its folder if needed) the database file `path` in WAL mode
+    /// and migrate it.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the database's folder {}", dir.display()))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            // WAL: readers never block the worker's writes, and a crash never tears a commit.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .context("migrating the database")?;
+        let (notices, _) = broadcast::channel(1024);
+        let progress = Announced::default();
+        tokio::spawn(watch_others(
+            pool.clone(),
+            notices.clone(),
+            progress.clone(),
+        ));
+        Ok(Self {
+            pool,
+            notices,
+            progress,
+        })
+    }
+
+    /// Tell this process's subscribers at once (another process's hear it from the poll).
+    fn announce(&self, event: &StoredEvent) {
+        let _ = self.notices.send(Notice::Recorded {
+            job_id: event.job_id,
+            id: event.id,
+        });
+    }
+
+    fn announced(&self, event: StoredEvent) -> StoredEvent {
+        self.announce(&event);
+        event
+    }
+}
+
+/// Events recorded and progress written by other processes on the same file (a `vggserve
+/// worker` beside the API) are found by polling, as SQLite has no notifications: the
+/// events table by id, and running jobs' progress. Stops when the pool is closed.
+async fn watch_others(pool: SqlitePool, notices: broadcast::Sender<Notice>, announced: Announced) {
+    let mut last: i64 = match sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+        .fetch_one(&pool)
+        .await
+    {
+        Ok(last) => last,
+        Err(_) => return,
+    };
+    loop {
+        tokio::time::sleep(POLL).await;
+        if pool.is_closed() {
+            return;
+        }
+        let rows: Vec<(i64, String)> = match sqlx::query_as(
+            "SELECT id, job_id FROM events WHERE id > ? ORDER BY id LIMIT 1000",
+        )
+        .bind(last)
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "cannot poll the events table");
+                continue;
+            }
+        };
+        for (id, job_id) in rows {
+            last = id;
+            if let Ok(job_id) = Uuid::parse_str(&job_id) {
+                let _ = notices.send(Notice::Recorded { job_id, id });
+            }
+        }
+        if let Err(error) = poll_progress(&pool, &notices, &announced).await {
+            tracing::warn!(%error, "cannot poll running jobs' progress");
+        }
+    }
+}
+
+async fn poll_progress(
+    pool: &SqlitePool,
+    notices: &broadcast::Sender<Notice>,
+    announced: &Announced,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+        "SELECT id, progress_done, progress_total, progress_unit FROM jobs WHERE status = 'running'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut announced = announced.lock().unwrap_or_else(PoisonError::into_inner);
+    let running: HashMap<Uuid, Progress> = rows
+        .into_iter()
+        .filter_map(|(id, done, total, unit)| {
+            let id = Uuid::parse_str(&id).ok()?;
+            Some((id, Progress { done, total, unit }))
+        })
+        .collect();
+    for (job_id, progress) in &running {
+        if progress.total > 0 && announced.get(job_id) != Some(progress) {
+            let _ = notices.send(Notice::Progress {
+                job_id: *job_id,
+                progress: progress.clone(),
+            });
+        }
+    }
+    *announced = running;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_job(
+        &self,
+        job: &NewJob,
+        max_queued: i64,
+    ) -> Result<(Job, StoredEvent), StoreError> {
+        let (job, event) = jobs::insert(&self.pool, job, max_queued).await?;
+        Ok((job, self.announced(event)))
+    }
+
+    async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        jobs::get(&self.pool, id).await
+    }
+
+    async fn jobs(&self, status: Option<JobStatus>) -> Result<Vec<Job>, StoreError> {
+        jobs::list(&self.pool, status).await
+    }
+
+    async fn queued_count(&self) -> Result<i64, StoreError> {
+        jobs::queued_count(&self.pool).await
+    }
+
+    async fn active_jobs_on(&self, dataset: &str) -> Result<Vec<Uuid>, StoreError> {
+        jobs::active_on(&self.pool, dataset).await
+    }
+
+    async fn claim_next(
+        &self,
+        spec: &ClaimSpec,
+    ) -> Result<Option<(Job, Lease, StoredEvent)>, StoreError> {
+        let claimed = queue::claim_next(&self.pool, spec).await?;
+        Ok(claimed.map(|(job, lease, event)| (job, lease, self.announced(event))))
+    }
+
+    async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
+        queue::heartbeat(&self.pool, lease, extend).await
+    }
+
+    async fn set_progress(&self, lease: &Lease, progress: &Progress) -> Result<bool, StoreError> {
+        let cancel = queue::set_progress(&self.pool, lease, progress).await?;
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(lease.job_id, progress.clone());
+        let _ = self.notices.send(Notice::Progress {
+            job_id: lease.job_id,
+            progress: progress.clone(),
+        });
+        Ok(cancel)
+    }
+
+    async fn record_epoch(
+        &self,
+        lease: &Lease,
+        epoch: &EpochMetrics,
+    ) -> Result<StoredEvent, StoreError> {
+        queue::record_epoch(&self.pool, lease, epoch)
+            .await
+            .map(|e| self.announced(e))
+    }
+
+    async fn finish_job(
+        &self,
+        lease: &Lease,
+        status: JobStatus,
+        outcome: &Outcome,
+        model: Option<&ModelRecord>,
+    ) -> Result<StoredEvent, StoreError> {
+        queue::finish(&self.pool, lease, status, outcome, model)
+            .await
+            .map(|e| self.announced(e))
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<StoredEvent, StoreError> {
+        queue::release(&self.pool, lease)
+            .await
+            .map(|e| self.announced(e))
+    }
+
+    async fn expired(&self) -> Result<Vec<Job>, StoreError> {
+        queue::expired(&self.pool).await
+    }
+
+    async fn settle_expired(
+        &self,
+        id: Uuid,
+        settle: &Settle,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let event = queue::settle_expired(&self.pool, id, settle).await?;
+        Ok(event.map(|e| self.announced(e)))
+    }
+
+    async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError> {
+        let outcome = queue::request_cancel(&self.pool, id).await?;
+        if let CancelOutcome::Cancelled(event) = &outcome {
+            self.announce(event);
+        }
+        Ok(outcome)
+    }
+
+    async fn events_after(&self, job: Uuid, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        events::after(&self.pool, job, after).await
+    }
+
+    async fn insert_model(&self, model: &ModelRecord) -> Result<(), StoreError> {
+        models::insert(&self.pool, model).await
+    }
+
+    async fn model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError> {
+        models::get(&self.pool, id).await
+    }
+
+    async fn models(&self) -> Result<Vec<ModelRecord>, StoreError> {
+        models::list(&self.pool).await
+    }
+
+    async fn default_model(&self) -> Result<Option<ModelRecord>, StoreError> {
+        models::default_model(&self.pool).await
+    }
+
+    async fn set_default_model(&self, id: Uuid) -> Result<bool, StoreError> {
+        models::set_default(&self.pool, id).await
+    }
+
+    async fn delete_model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError> {
+        models::delete(&self.pool, id).await
+    }
+}

@@ -1,0 +1,329 @@
+//! Scale-out with real processes on one PostgreSQL database (a fresh one on the server
+//! `VGGSERVE_TEST_POSTGRES_URL` names; `make test` starts it) and one data folder: API
+//! replicas (`serve --no-worker`) take requests, `vggserve worker` processes run the jobs.
+//! Jobs posted to either replica run exactly once, spread over the workers; SSE on one
+//! replica follows a job posted to the other, live and resumed; a worker killed mid-epoch
+//! or frozen past its lease loses no epoch and records nothing twice; a model trained
+//! through one replica predicts on the other, and deleting it on one is seen by both.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{ids_of, link_dataset, serve_command, spawn_logged, Api};
+use crate::shared::standin_weights;
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+/// One vggserve process; killed when dropped, its log tail printed if a test failed.
+struct Node {
+    name: String,
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- {} log (last lines) ---", self.name);
+            for line in log.lines().rev().take(25).collect::<Vec<_>>().iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    root: tempfile::TempDir,
+    database_url: String,
+    replicas: Vec<Node>,
+    workers: Vec<Node>,
+}
+
+impl Cluster {
+    async fn start(replicas: usize, workers: usize) -> Option<Self> {
+        let database_url = crate::postgres::fresh_database("scale").await?;
+        let root = tempfile::tempdir().unwrap();
+        let datasets = root.path().join("datasets");
+        let mini = [("train", 4), ("validation", 2), ("test", 2)];
+        link_dataset(
+            &datasets,
+            "mini",
+            "cats_and_dogs_small",
+            &["cats", "dogs"],
+            &mini,
+        );
+        let mut cluster = Self {
+            root,
+            database_url,
+            replicas: Vec::new(),
+            workers: Vec::new(),
+        };
+        for n in 1..=replicas {
+            let args = ["--no-worker", "--database-url", &cluster.database_url];
+            let command = serve_command(cluster.root.path(), "127.0.0.1:0", &args);
+            cluster
+                .replicas
+                .push(cluster.spawn(&format!("api{n}"), command, "listening on "));
+        }
+        for n in 1..=workers {
+            cluster.add_worker(&format!("w{n}"));
+        }
+        Some(cluster)
+    }
+
+    fn spawn(&self, name: &str, command: Command, marker: &str) -> Node {
+        let log = self.root.path().join(format!("{name}.log"));
+        let (child, url) = spawn_logged(command, &log, marker);
+        Node {
+            name: name.into(),
+            child,
+            url,
+            log,
+        }
+    }
+
+    fn add_worker(&mut self, name: &str) {
+        let root = self.root.path();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vggserve"));
+        command
+            .args(["worker", "--health-addr", "127.0.0.1:0", "--device", "cpu"])
+            .args(["--worker-name", name, "--database-url", &self.database_url])
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .arg("--datasets-dir")
+            .arg(root.join("datasets"))
+            .arg("--weights")
+            .arg(standin_weights())
+            .env("VGGSERVE_LEASE_SECONDS", "3");
+        let node = self.spawn(name, command, "worker health on ");
+        self.workers.push(node);
+    }
+
+    fn api(&self, replica: usize) -> Api {
+        Api {
+            url: self.replicas[replica].url.clone(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The worker node whose name the owner in a `running` event starts with.
+    fn worker_index(&self, owner: &str) -> usize {
+        let name = owner.split('/').next().unwrap();
+        self.workers.iter().position(|w| w.name == name).unwrap()
+    }
+}
+
+/// The `worker` of each `running` status event, in order.
+fn runners(events: &[(String, String, Value)]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(_, e, d)| e == "status" && d["status"] == "running")
+        .map(|(_, _, d)| d["worker"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn epochs_of(job: &Value) -> Vec<i64> {
+    job["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_posted_to_either_replica_run_once_each_spread_over_the_workers() {
+    let Some(cluster) = Cluster::start(2, 2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let mut ids = Vec::new();
+    for n in 0..8 {
+        let api = if n % 2 == 0 { &a } else { &b };
+        ids.push(
+            api.queue(json!({"kind": "extract_features", "dataset": "mini"}))
+                .await,
+        );
+    }
+    let mut ran_on = BTreeSet::new();
+    for (n, id) in ids.iter().enumerate() {
+        // Each replica sees every job, whichever took the request.
+        let job = [&a, &b][n % 2].wait_for(id, LIMIT).await;
+        assert_eq!(
+            (job["status"].as_str(), job["attempts"].as_i64()),
+            (Some("succeeded"), Some(1)),
+            "{job}"
+        );
+        let events = b.events(id, None).await;
+        let runs = runners(&events);
+        assert_eq!(runs.len(), 1, "{events:?}");
+        ran_on.insert(runs[0].split('/').next().unwrap().to_owned());
+    }
+    assert_eq!(ran_on, BTreeSet::from(["w1".to_owned(), "w2".to_owned()]));
+    let (_, listed) = a.get_json("/v1/jobs?status=succeeded").await;
+    assert_eq!(listed.as_array().unwrap().len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_worker_loses_no_epoch_and_a_model_moves_between_replicas() {
+    let Some(mut cluster) = Cluster::start(2, 2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let train = json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 4,
+                       "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2});
+
+    // 1. kill -9 the worker running a job after its first epoch.
+    let id = a.queue(train.clone()).await;
+    // Replica B follows it live from the start.
+    let live = {
+        let b = cluster.api(1);
+        let id = id.clone();
+        tokio::spawn(async move { b.events(&id, None).await })
+    };
+    a.wait_until(&id, LIMIT, |j| !epochs_of(j).is_empty()).await;
+    let first_run = runners(&b.events_until_running(&id).await).remove(0);
+    let victim = cluster.worker_index(&first_run);
+    let killed_at = Instant::now();
+    let node = &mut cluster.workers[victim];
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    let job = b.wait_for(&id, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(epochs_of(&job), [1, 2, 3, 4]);
+    assert_eq!(job["attempts"], 2);
+    let events = live.await.unwrap();
+    let runs = runners(&events);
+    assert_eq!(runs.len(), 2, "{events:?}");
+    assert_ne!(runs[0], runs[1]);
+    assert!(events
+        .iter()
+        .any(|(_, e, d)| e == "status" && d["resumed"] == true));
+    // Live on B: every epoch once, in order, and event ids increasing without repeats.
+    let epochs: Vec<i64> = events
+        .iter()
+        .filter(|(_, e, _)| e == "epoch")
+        .map(|(_, _, d)| d["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(epochs, [1, 2, 3, 4]);
+    let recorded: Vec<i64> = events
+        .iter()
+        .filter(|(_, e, _)| e != "progress")
+        .map(|(i, _, _)| i.parse().unwrap())
+        .collect();
+    assert!(recorded.windows(2).all(|w| w[0] < w[1]), "{recorded:?}");
+    // Resumed on replica A after the second epoch: exactly the rest.
+    let second = ids_of(&events, "epoch")[1].to_string();
+    let rest = a.events(&id, Some(&second)).await;
+    let rest_epochs: Vec<i64> = rest
+        .iter()
+        .filter(|(_, e, _)| e == "epoch")
+        .map(|(_, _, d)| d["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rest_epochs, [3, 4]);
+    eprintln!("failover: killed to succeeded in {:?}", killed_at.elapsed());
+
+    // 2. Freeze (SIGSTOP) the worker running a job past its lease: the job passes on, and
+    // when the frozen worker wakes its writes are refused.
+    cluster.add_worker("w3");
+    let id = b.queue(train.clone()).await;
+    b.wait_until(&id, LIMIT, |j| !epochs_of(j).is_empty()).await;
+    let frozen_owner = runners(&b.events_until_running(&id).await).remove(0);
+    let frozen = cluster.workers[cluster.worker_index(&frozen_owner)]
+        .child
+        .id();
+    signal(frozen, "STOP");
+    b.wait_until(&id, LIMIT, |j| j["attempts"] == 2).await;
+    signal(frozen, "CONT");
+    let job = b.wait_for(&id, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(epochs_of(&job), [1, 2, 3, 4]);
+    let frozen_log = &cluster.workers[cluster.worker_index(&frozen_owner)].log;
+    wait_for_line(frozen_log, "lease").await;
+
+    // 3. The model trained through A predicts on B; deleted on A, B answers 404.
+    let model = job["model_id"].as_str().unwrap().to_owned();
+    let photo = std::fs::read(first_photo(cluster.root.path())).unwrap();
+    let predicted = b
+        .predict_jpeg(&format!("/v1/predict?model={model}"), photo.clone())
+        .await;
+    assert_eq!(predicted.status(), 200, "{:?}", predicted.text().await);
+    let deleted = a
+        .client
+        .delete(format!("{}/v1/models/{model}", a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = b
+        .predict_jpeg(&format!("/v1/predict?model={model}"), photo)
+        .await;
+    assert_eq!(gone.status(), 404);
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Wait until the log at `path` has a line mentioning `word` (the frozen worker's).
+async fn wait_for_line(path: &Path, word: &str) {
+    let started = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.lines().any(|l| l.contains(word) && l.contains("lost")) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no '{word} … lost' in {path:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn first_photo(root: &Path) -> PathBuf {
+    let dir = root.join("datasets/mini/test/cats");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+impl Api {
+    /// The recorded events of a job so far (a stream read until its first `running`
+    /// status, then dropped).
+    async fn events_until_running(&self, id: &str) -> Vec<(String, String, Value)> {
+        let (_, job) = self.get_json(&format!("/v1/jobs/{id}")).await;
+        assert_ne!(job["status"], "queued");
+        let mut response = self
+            .client
+            .get(format!("{}/v1/jobs/{id}/events", self.url))
+            .send()
+            .await
+            .unwrap();
+        let mut body = String::new();
+        while !body.contains("\"running\"") {
+            let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            body.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        crate::helpers::parse_sse(&body[..body.rfind("\n\n").unwrap_or(body.len())])
+    }
+}
