@@ -2,6 +2,7 @@
 //! third of the lease's length, so a long batch on the worker thread never lets it lapse.
 //! A cancel requested through the store is read back with each beat; a lease found lost
 //! (it expired and another worker claimed the job) stops the job at its next batch.
+//! [`outlasting_outage`] lets a job's writes ride out a short database outage.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +13,29 @@ use tokio::task::JoinHandle;
 
 use crate::domain::Lease;
 use crate::store::{SharedStore, StoreError};
+
+/// How long a job's write keeps retrying while the database is unreachable. Past its
+/// lease the job may have passed on; the write is then refused by fencing, never doubled.
+const OUTAGE: Duration = Duration::from_secs(120);
+
+/// Run `write` until it succeeds, fails for a reason other than an unreachable database,
+/// or the database has been unreachable for [`OUTAGE`].
+pub(super) async fn outlasting_outage<T, F, Fut>(mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        match write().await {
+            Err(error) if error.is_transient() && started.elapsed() < OUTAGE => {
+                tracing::warn!(%error, "the database is unreachable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            result => return result,
+        }
+    }
+}
 
 pub(super) struct Heartbeat {
     task: JoinHandle<()>,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use super::control::Shared;
+use super::lease::outlasting_outage;
 use crate::domain::{EpochMetrics, Lease, Progress};
 use crate::store::{SharedStore, StoreError};
 use crate::train::Reporter;
@@ -71,9 +72,9 @@ impl Reporter for JobReporter {
     }
 
     fn epoch(&mut self, metrics: &EpochMetrics) -> anyhow::Result<()> {
-        let event = self
-            .runtime
-            .block_on(self.store.record_epoch(&self.lease, metrics))?;
+        let (store, lease) = (&self.store, &self.lease);
+        let record = outlasting_outage(|| store.record_epoch(lease, metrics));
+        let event = self.runtime.block_on(record)?;
         metrics::histogram!("epoch_seconds").record(metrics.seconds);
         tracing::info!(
             epoch = metrics.epoch,

@@ -17,7 +17,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::control::Shared;
-use super::lease::Heartbeat;
+use super::lease::{outlasting_outage, Heartbeat};
 use super::reporter::JobReporter;
 use crate::domain::{Job, JobKind, JobStatus, Lease, ModelRecord, Outcome};
 use crate::store::{ClaimSpec, Settle, SharedStore, StoreError};
@@ -295,9 +295,10 @@ impl Loop {
         tracing::info!(status = status.as_str(), seconds, "job finished");
         metrics::histogram!("job_duration_seconds", "kind" => job.kind.as_str(), "status" => status.as_str())
             .record(seconds);
-        let finish = self
-            .store
-            .finish_job(&lease, status, &outcome, model.as_ref());
+        let finish = outlasting_outage(|| {
+            self.store
+                .finish_job(&lease, status, &outcome, model.as_ref())
+        });
         match self.runtime.block_on(finish.in_current_span()) {
             // The job has ended: its checkpoint is no longer needed (the model is saved).
             Ok(_) => runner.cleanup(&job),

@@ -60,6 +60,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached (down, restarting, network cut): worth retrying,
+    /// unlike a refused write (a lost lease, a constraint) or a corrupt row.
+    pub fn is_transient(&self) -> bool {
+        let Self::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
+            // SQLSTATE classes 08 (connection exception) and 57 (operator intervention:
+            // the server shutting down or restarting).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Self::Corrupt {
             what: what.into(),

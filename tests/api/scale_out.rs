@@ -4,7 +4,8 @@
 //! Jobs posted to either replica run exactly once, spread over the workers; SSE on one
 //! replica follows a job posted to the other, live and resumed; a worker killed mid-epoch
 //! or frozen past its lease loses no epoch and records nothing twice; a model trained
-//! through one replica predicts on the other, and deleting it on one is seen by both.
+//! through one replica predicts on the other, and deleting it on one is seen by both; a
+//! PostgreSQL restart mid-run shows in `/readyz` while it lasts and loses nothing.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -326,4 +327,72 @@ impl Api {
         }
         crate::helpers::parse_sse(&body[..body.rfind("\n\n").unwrap_or(body.len())])
     }
+}
+
+/// `pg_ctl` on the test server, as its owner (the postgres user when run as root).
+fn pg_ctl(args: &[&str]) {
+    let bin = std::env::var("VGGSERVE_TEST_PG_BIN").unwrap();
+    let data = std::env::var("VGGSERVE_TEST_PG_DATA").unwrap();
+    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+    let mut command = if String::from_utf8_lossy(&uid).trim() == "0" {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"])
+            .arg(format!("{bin}/pg_ctl"));
+        c
+    } else {
+        Command::new(format!("{bin}/pg_ctl"))
+    };
+    let status = command
+        .args(["-D", &data, "-w"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_ctl {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_mid_run_loses_nothing_and_readiness_shows_it() {
+    let Some(cluster) = Cluster::start(1, 1).await else {
+        return;
+    };
+    let api = cluster.api(0);
+    let worker_ready = format!("{}/readyz", cluster.workers[0].url);
+    let id = api
+        .queue(
+            json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 4,
+                      "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2}),
+        )
+        .await;
+    api.wait_until(&id, LIMIT, |j| !epochs_of(j).is_empty())
+        .await;
+
+    pg_ctl(&["-m", "fast", "stop"]);
+    // While it is down, both processes say they are not ready (and keep running).
+    let (status, body) = api.get_json("/readyz").await;
+    assert_eq!(
+        (status, body["database"].as_str()),
+        (503, Some("unavailable"))
+    );
+    let worker = api.client.get(&worker_ready).send().await.unwrap();
+    assert_eq!(worker.status(), 503);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let opts = std::env::var("VGGSERVE_TEST_PG_OPTS").unwrap();
+    let log = std::env::var("VGGSERVE_TEST_PG_LOG").unwrap();
+    pg_ctl(&["-o", &opts, "-l", &log, "start"]);
+
+    let job = api.wait_for(&id, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(epochs_of(&job), [1, 2, 3, 4]);
+    let (status, _) = api.get_json("/readyz").await;
+    assert_eq!(status, 200);
+    let worker = api.client.get(&worker_ready).send().await.unwrap();
+    assert_eq!(worker.status(), 200);
+    // Every event once: the live stream after the outage and the record agree.
+    let events = api.events(&id, None).await;
+    let epochs: Vec<i64> = events
+        .iter()
+        .filter(|(_, e, _)| e == "epoch")
+        .map(|(_, _, d)| d["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(epochs, [1, 2, 3, 4]);
 }

@@ -34,12 +34,14 @@ trap stop EXIT
 
 "${as_pg[@]}" "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
   --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -o \
-  "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200" \
-  start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
+opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=200"
+"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -o "$opts" start >/dev/null \
+  || { cat "$dir/pg.log" >&2; exit 1; }
 
 export VGGSERVE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
 export VGGSERVE_TEST_PG_BIN="$PG_BIN"
 export VGGSERVE_TEST_PG_DATA="$dir/data"
+# For the test that restarts the server mid-run (pg_ctl -D DATA -o OPTS -l LOG start).
+export VGGSERVE_TEST_PG_OPTS="$opts" VGGSERVE_TEST_PG_LOG="$dir/pg.log"
 echo "with_postgres: PostgreSQL on 127.0.0.1:$port" >&2
 "$@"
