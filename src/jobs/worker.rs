@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
+use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -101,6 +102,8 @@ impl WorkerHandle {
 pub struct Worker {
     handle: WorkerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Forwards the store's notices as wake-ups; aborted on stop.
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl Worker {
@@ -123,12 +126,22 @@ impl Worker {
             runtime,
             shared: handle.shared.clone(),
         };
+        // A job queued by another process wakes this worker through the store's notices
+        // (any recorded event: a claim attempt is one query), not at its next poll.
+        let mut notices = state.store.subscribe();
+        let waker = handle.clone();
+        let watcher = state.runtime.spawn(async move {
+            while !matches!(notices.recv().await, Err(RecvError::Closed)) {
+                waker.notify();
+            }
+        });
         let thread = std::thread::Builder::new()
             .name("vggserve-worker".into())
             .spawn(move || state.run(runner, woken))?;
         Ok(Self {
             handle,
             thread: Some(thread),
+            watcher,
         })
     }
 
@@ -142,6 +155,7 @@ impl Worker {
     }
 
     fn stop(&mut self) {
+        self.watcher.abort();
         self.handle.shared.shutdown.store(true, Ordering::SeqCst);
         self.handle.notify();
         if let Some(thread) = self.thread.take() {
