@@ -38,11 +38,13 @@ run: build
 test: venv test-rust test-dashboard test-contract
 
 # Tests run in the release profile so that they share the dependency build with `make build`.
-# Beside a throwaway PostgreSQL cluster (tests/services/with_postgres.sh): the store's
-# contract runs on both backends, and the scale-out tests start replicas and workers on it.
+# Beside a throwaway PostgreSQL cluster and S3 server (tests/services/with_postgres.sh,
+# with_s3.sh): the store's contract runs on both backends, artifacts go through a real
+# bucket, and the scale-out tests start replicas and workers on them.
 test-rust: venv
-	VGGSERVE_SHARED=$(abspath $(SHARED)) VGGSERVE_REQUIRE_POSTGRES=1 \
-	  tests/services/with_postgres.sh $(CARGO) test --release --locked -- --test-threads=1
+	VGGSERVE_SHARED=$(abspath $(SHARED)) VGGSERVE_REQUIRE_POSTGRES=1 VGGSERVE_REQUIRE_S3=1 \
+	  tests/services/with_postgres.sh tests/services/with_s3.sh \
+	  $(CARGO) test --release --locked -- --test-threads=1
 
 test-dashboard: build
 	VGGSERVE_SHARED=$(abspath $(SHARED)) tests/dashboard/run.sh

@@ -28,9 +28,22 @@ pub struct StorageArgs {
     /// API replicas and workers on several machines share.
     #[arg(long, env = "VGGSERVE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Where models, checkpoints and extracted features are published for processes on
+    /// other machines: s3://BUCKET[/PREFIX] (credentials and region from the standard
+    /// AWS_* variables, AWS_ENDPOINT_URL for S3-compatible servers) or file:///SHARED/PATH.
+    /// Unset: the data dir alone.
+    #[arg(long, env = "VGGSERVE_ARTIFACTS_URL")]
+    pub artifacts_url: Option<String>,
 }
 
 impl StorageArgs {
+    /// The artifact store `--artifacts-url` names, over the data dir.
+    pub fn artifacts(&self) -> anyhow::Result<crate::artifacts::SharedArtifacts> {
+        let artifacts =
+            crate::artifacts::Artifacts::open(self.artifacts_url.as_deref(), &self.data_dir)?;
+        Ok(std::sync::Arc::new(artifacts))
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()

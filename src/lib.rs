@@ -9,6 +9,7 @@
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is our chosen backend.
 
 pub mod api;
+pub mod artifacts;
 pub mod commands;
 pub mod configuration;
 pub mod data;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::api::{build_router, AppState};
+use crate::artifacts::SharedArtifacts;
 use crate::configuration::{BaseArgs, Settings, StorageArgs, WorkerSettings};
 use crate::jobs::runner::RecipeRunner;
 use crate::jobs::{Worker, WorkerConfig};
@@ -60,6 +61,7 @@ async fn load_base(args: &BaseArgs) -> anyhow::Result<ConvBase> {
 /// Start the worker thread over `store`.
 fn spawn_worker(
     store: &SharedStore,
+    artifacts: &SharedArtifacts,
     base: &ConvBase,
     storage: &StorageArgs,
     config: WorkerConfig,
@@ -70,6 +72,7 @@ fn spawn_worker(
         store: store.clone(),
         runtime: tokio::runtime::Handle::current(),
         base: base.clone(),
+        artifacts: artifacts.clone(),
         data_dir: storage.data_dir.clone(),
         datasets_dir: storage.datasets_dir.clone(),
         resize,
@@ -97,6 +100,7 @@ impl Application {
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
         let store = crate::store::open(&settings.storage.database_url()).await?;
+        let artifacts = settings.storage.artifacts()?;
         // Uploads a previous process was receiving when it died left their files behind.
         match crate::data::import::sweep_incoming(&settings.storage.datasets_dir) {
             Ok(0) => {}
@@ -110,6 +114,7 @@ impl Application {
             }
             false => Some(spawn_worker(
                 &store,
+                &artifacts,
                 &base,
                 &settings.storage,
                 settings.worker.config(),
@@ -142,6 +147,7 @@ impl Application {
                 .unwrap_or_else(|| "static".into()),
             settings: Arc::new(settings),
             store,
+            artifacts,
             worker: worker.as_ref().map(Worker::handle),
             predictor: predictor.handle(),
             model_info: Arc::new(model_info),
@@ -190,6 +196,7 @@ pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
         let store = crate::store::open(&settings.storage.database_url()).await?;
+        let artifacts = settings.storage.artifacts()?;
         let config = settings.worker.config();
         let info = json!({
             "owner": config.owner,
@@ -200,6 +207,7 @@ pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
         });
         let worker = spawn_worker(
             &store,
+            &artifacts,
             &base,
             &settings.storage,
             config,

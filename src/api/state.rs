@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
 
 use super::sse_limits::SubscriberLimits;
+use crate::artifacts::SharedArtifacts;
 use crate::configuration::Settings;
 use crate::jobs::WorkerHandle;
 use crate::predict::PredictorHandle;
@@ -16,6 +17,8 @@ use crate::store::SharedStore;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: SharedStore,
+    /// Models, checkpoints and features, beyond this machine when `--artifacts-url` says.
+    pub artifacts: SharedArtifacts,
     /// The worker in this process; `None` on an API replica (`serve --no-worker`), whose
     /// jobs are claimed by worker processes through the store.
     pub worker: Option<WorkerHandle>,

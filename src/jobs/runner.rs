@@ -1,6 +1,7 @@
 //! [`RecipeRunner`]: how the worker runs a claimed job for real: parse its stored
-//! parameters, open its dataset, load the models it names, call the recipe, and describe
-//! the model it trained for the registry.
+//! parameters, open its dataset, fetch the artifacts it needs (the models it names, the
+//! features it trains on, its checkpoints when it resumes another worker's run), call the
+//! recipe, publish what it made, and describe the model it trained for the registry.
 
 use std::path::PathBuf;
 
@@ -10,13 +11,16 @@ use uuid::Uuid;
 use super::reporter::JobReporter;
 use super::spec::{JobParams, TrainParams};
 use super::worker::JobRunner;
+use crate::artifacts::SharedArtifacts;
 use crate::data::dataset::Dataset;
 use crate::data::decode::ResizeFilter;
 use crate::domain::{Job, ModelRecord};
 use crate::model::saved::load_record;
 use crate::model::{Classifier, ConvBase, ModelConfig};
 use crate::store::SharedStore;
-use crate::train::artifacts::{has_checkpoint, remove_checkpoint};
+use crate::train::artifacts::{
+    checkpoints_artifact, features_artifact, has_checkpoint, remove_checkpoint,
+};
 use crate::train::recipes::{self, Context, TrainedModel};
 use crate::train::TrainError;
 
@@ -24,6 +28,7 @@ pub struct RecipeRunner {
     pub store: SharedStore,
     pub runtime: Handle,
     pub base: ConvBase,
+    pub artifacts: SharedArtifacts,
     pub data_dir: PathBuf,
     pub datasets_dir: PathBuf,
     pub resize: ResizeFilter,
@@ -40,17 +45,30 @@ impl JobRunner for RecipeRunner {
             TrainError::Other(anyhow::anyhow!("stored job parameters are unreadable: {e}"))
         })?;
         let dataset = Dataset::open(&self.datasets_dir, params.dataset())?;
+        // Resuming a job another worker began: its checkpoints, if it saved any.
+        self.fetch(&checkpoints_artifact(job.id))?;
+        if let JobParams::Train(TrainParams::OnFeatures(c)) = &params {
+            self.fetch(&features_artifact(c.features))?;
+        }
+        let (artifacts, runtime) = (&self.artifacts, &self.runtime);
+        let publish = |rel: &str| runtime.block_on(artifacts.publish(rel));
         let mut ctx = Context {
             base: &self.base,
             data_dir: &self.data_dir,
             resize: self.resize,
             max_pixels: self.max_pixels,
             job_id: job.id,
+            attempt: job.attempts,
+            publish: &publish,
             recorded_epochs: job.epochs.len() as u32,
             reporter,
         };
         match &params {
-            JobParams::ExtractFeatures(c) => recipes::extract_features(&mut ctx, &dataset, c),
+            JobParams::ExtractFeatures(c) => {
+                let outcome = recipes::extract_features(&mut ctx, &dataset, c)?;
+                publish(&features_artifact(job.id)).map_err(TrainError::Other)?;
+                Ok(outcome)
+            }
             JobParams::Train(TrainParams::OnFeatures(c)) => recipes::train_on_features(&mut ctx, c),
             JobParams::Train(TrainParams::Augmented(c)) => {
                 recipes::train_augmented(&mut ctx, &dataset, c)
@@ -67,6 +85,12 @@ impl JobRunner for RecipeRunner {
     }
 
     fn record(&mut self, job: &Job, trained: TrainedModel) -> anyhow::Result<ModelRecord> {
+        // Published before it is registered: a registered model always has its files.
+        let folder = std::path::Path::new(&trained.artifact)
+            .parent()
+            .and_then(|p| p.to_str())
+            .ok_or_else(|| anyhow::anyhow!("model artifact {} has no folder", trained.artifact))?;
+        self.runtime.block_on(self.artifacts.publish(folder))?;
         Ok(ModelRecord {
             id: trained.id,
             recipe: trained.config.recipe.clone(),
@@ -86,20 +110,41 @@ impl JobRunner for RecipeRunner {
 
     fn can_resume(&self, job: &Job) -> bool {
         has_checkpoint(&self.data_dir, job.id)
+            || self
+                .runtime
+                .block_on(self.artifacts.exists(&checkpoints_artifact(job.id)))
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot look for the job's checkpoints");
+                    false
+                })
     }
 
     fn cleanup(&mut self, job: &Job) {
         remove_checkpoint(&self.data_dir, job.id);
+        if let Err(error) = self
+            .runtime
+            .block_on(self.artifacts.remove(&checkpoints_artifact(job.id)))
+        {
+            tracing::warn!(%error, "could not remove the job's published checkpoints");
+        }
     }
 }
 
 impl RecipeRunner {
+    /// Make an artifact present locally if the artifact store has it.
+    fn fetch(&self, rel: &str) -> Result<bool, TrainError> {
+        self.runtime
+            .block_on(self.artifacts.fetch(rel))
+            .map_err(TrainError::Other)
+    }
+
     fn load_registered(&self, id: Uuid) -> Result<(Classifier, ModelConfig), TrainError> {
         let record = self
             .runtime
             .block_on(self.store.model(id))
             .map_err(|e| TrainError::Other(e.into()))?
             .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
+        self.fetch(&crate::model::saved::model_folder(id))?;
         Ok(load_record(&self.data_dir, &record, &self.base)?)
     }
 }

@@ -29,11 +29,14 @@ pub struct ModelConfig {
     pub includes_base: bool,
 }
 
-/// Where a model's files live, relative to the data dir.
+/// The folder of a model's files (weights and config), relative to the data dir.
+pub fn model_folder(id: Uuid) -> String {
+    format!("models/{id}")
+}
+
+/// Where a model's weights live, relative to the data dir.
 pub fn model_artifact(id: Uuid) -> PathBuf {
-    PathBuf::from("models")
-        .join(id.to_string())
-        .join("model.safetensors")
+    PathBuf::from(model_folder(id)).join("model.safetensors")
 }
 
 /// Save weights (only the head unless the base was trained) and config; returns the

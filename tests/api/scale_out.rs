@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{ids_of, link_dataset, serve_command, spawn_logged, Api};
+use crate::helpers::{ids_of, link_dataset, spawn_logged, Api};
 use crate::shared::standin_weights;
 
 const LIMIT: Duration = Duration::from_secs(600);
@@ -44,12 +44,26 @@ impl Drop for Node {
 struct Cluster {
     root: tempfile::TempDir,
     database_url: String,
+    /// With an artifact store, each process has a data dir of its own, as on machines of
+    /// their own; without, they share one.
+    artifacts_url: Option<String>,
     replicas: Vec<Node>,
     workers: Vec<Node>,
 }
 
 impl Cluster {
     async fn start(replicas: usize, workers: usize) -> Option<Self> {
+        let mut cluster = Self::empty(None).await?;
+        for n in 1..=replicas {
+            cluster.add_replica(&format!("api{n}"));
+        }
+        for n in 1..=workers {
+            cluster.add_worker(&format!("w{n}"), &[]);
+        }
+        Some(cluster)
+    }
+
+    async fn empty(artifacts_url: Option<String>) -> Option<Self> {
         let database_url = crate::postgres::fresh_database("scale").await?;
         let root = tempfile::tempdir().unwrap();
         let datasets = root.path().join("datasets");
@@ -61,23 +75,44 @@ impl Cluster {
             &["cats", "dogs"],
             &mini,
         );
-        let mut cluster = Self {
+        Some(Self {
             root,
             database_url,
+            artifacts_url,
             replicas: Vec::new(),
             workers: Vec::new(),
+        })
+    }
+
+    /// `vggserve <role...>` as node `name` of this cluster.
+    fn command(&self, name: &str, role: &[&str]) -> Command {
+        let root = self.root.path();
+        let data = match &self.artifacts_url {
+            Some(_) => root.join(format!("{name}-data")),
+            None => root.join("data"),
         };
-        for n in 1..=replicas {
-            let args = ["--no-worker", "--database-url", &cluster.database_url];
-            let command = serve_command(cluster.root.path(), "127.0.0.1:0", &args);
-            cluster
-                .replicas
-                .push(cluster.spawn(&format!("api{n}"), command, "listening on "));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vggserve"));
+        command
+            .args(role)
+            .args(["--device", "cpu", "--database-url", &self.database_url])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--datasets-dir")
+            .arg(root.join("datasets"))
+            .arg("--weights")
+            .arg(standin_weights())
+            .env("VGGSERVE_LEASE_SECONDS", "3")
+            .env_remove("VGGSERVE_API_TOKEN");
+        if let Some(url) = &self.artifacts_url {
+            command.args(["--artifacts-url", url]);
         }
-        for n in 1..=workers {
-            cluster.add_worker(&format!("w{n}"));
-        }
-        Some(cluster)
+        command
+    }
+
+    fn add_replica(&mut self, name: &str) {
+        let role = ["serve", "--addr", "127.0.0.1:0", "--no-worker"];
+        let node = self.spawn(name, self.command(name, &role), "listening on ");
+        self.replicas.push(node);
     }
 
     fn spawn(&self, name: &str, command: Command, marker: &str) -> Node {
@@ -91,19 +126,16 @@ impl Cluster {
         }
     }
 
-    fn add_worker(&mut self, name: &str) {
-        let root = self.root.path();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_vggserve"));
-        command
-            .args(["worker", "--health-addr", "127.0.0.1:0", "--device", "cpu"])
-            .args(["--worker-name", name, "--database-url", &self.database_url])
-            .arg("--data-dir")
-            .arg(root.join("data"))
-            .arg("--datasets-dir")
-            .arg(root.join("datasets"))
-            .arg("--weights")
-            .arg(standin_weights())
-            .env("VGGSERVE_LEASE_SECONDS", "3");
+    fn add_worker(&mut self, name: &str, extra: &[&str]) {
+        let role = [
+            "worker",
+            "--health-addr",
+            "127.0.0.1:0",
+            "--worker-name",
+            name,
+        ];
+        let mut command = self.command(name, &role);
+        command.args(extra);
         let node = self.spawn(name, command, "worker health on ");
         self.workers.push(node);
     }
@@ -234,7 +266,7 @@ async fn a_lost_worker_loses_no_epoch_and_a_model_moves_between_replicas() {
 
     // 2. Freeze (SIGSTOP) the worker running a job past its lease: the job passes on, and
     // when the frozen worker wakes its writes are refused.
-    cluster.add_worker("w3");
+    cluster.add_worker("w3", &[]);
     let id = b.queue(train.clone()).await;
     b.wait_until(&id, LIMIT, |j| !epochs_of(j).is_empty()).await;
     let frozen_owner = runners(&b.events_until_running(&id).await).remove(0);
@@ -248,7 +280,7 @@ async fn a_lost_worker_loses_no_epoch_and_a_model_moves_between_replicas() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(epochs_of(&job), [1, 2, 3, 4]);
     let frozen_log = &cluster.workers[cluster.worker_index(&frozen_owner)].log;
-    wait_for_line(frozen_log, "lease").await;
+    wait_for_line(frozen_log, "lease lost").await;
 
     // 3. The model trained through A predicts on B; deleted on A, B answers 404.
     let model = job["model_id"].as_str().unwrap().to_owned();
@@ -257,17 +289,17 @@ async fn a_lost_worker_loses_no_epoch_and_a_model_moves_between_replicas() {
         .predict_jpeg(&format!("/v1/predict?model={model}"), photo.clone())
         .await;
     assert_eq!(predicted.status(), 200, "{:?}", predicted.text().await);
-    let deleted = a
-        .client
-        .delete(format!("{}/v1/models/{model}", a.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    delete_model(&a, &model).await;
     let gone = b
         .predict_jpeg(&format!("/v1/predict?model={model}"), photo)
         .await;
     assert_eq!(gone.status(), 404);
+}
+
+async fn delete_model(api: &Api, model: &str) {
+    let url = format!("{}/v1/models/{model}", api.url);
+    let deleted = api.client.delete(url).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
 }
 
 fn signal(pid: u32, name: &str) {
@@ -278,17 +310,17 @@ fn signal(pid: u32, name: &str) {
     assert!(status.success());
 }
 
-/// Wait until the log at `path` has a line mentioning `word` (the frozen worker's).
-async fn wait_for_line(path: &Path, word: &str) {
+/// Wait until the log at `path` has a line containing `text`.
+async fn wait_for_line(path: &Path, text: &str) {
     let started = Instant::now();
     loop {
         let log = std::fs::read_to_string(path).unwrap_or_default();
-        if log.lines().any(|l| l.contains(word) && l.contains("lost")) {
+        if log.lines().any(|l| l.contains(text)) {
             return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no '{word} … lost' in {path:?}"
+            "no '{text}' in {path:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -395,4 +427,72 @@ async fn a_database_restart_mid_run_loses_nothing_and_readiness_shows_it() {
         .map(|(_, _, d)| d["epoch"].as_i64().unwrap())
         .collect();
     assert_eq!(epochs, [1, 2, 3, 4]);
+}
+
+/// Each process with a data dir of its own, as on machines of their own, sharing only the
+/// database and an S3 bucket (the test SeaweedFS; skipped with a note without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_move_between_machines_through_object_storage() {
+    let Ok(bucket) = std::env::var("VGGSERVE_TEST_S3_BUCKET") else {
+        assert!(
+            std::env::var_os("VGGSERVE_REQUIRE_S3").is_none(),
+            "VGGSERVE_REQUIRE_S3 is set but VGGSERVE_TEST_S3_BUCKET is not"
+        );
+        eprintln!("no VGGSERVE_TEST_S3_BUCKET: skipping the object-storage test");
+        return;
+    };
+    let url = format!("s3://{bucket}/scale-{}", uuid::Uuid::new_v4().simple());
+    let Some(mut cluster) = Cluster::empty(Some(url)).await else {
+        return;
+    };
+    cluster.add_replica("api1");
+    cluster.add_replica("api2");
+    // A CPU worker for extraction, another for training: the features cross machines.
+    cluster.add_worker("w1", &["--kinds", "extract_features"]);
+    cluster.add_worker("w2", &["--kinds", "train,fine_tune,evaluate"]);
+    let (a, b) = (cluster.api(0), cluster.api(1));
+
+    let features = a
+        .queue(json!({"kind": "extract_features", "dataset": "mini"}))
+        .await;
+    let job = a.wait_for(&features, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let train = a
+        .queue(json!({"kind": "train", "dataset": "mini", "features": features, "epochs": 3}))
+        .await;
+    let job = a.wait_for(&train, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let events = b.events(&features, None).await;
+    assert!(runners(&events)[0].starts_with("w1/"), "{events:?}");
+    let events = b.events(&train, None).await;
+    assert!(runners(&events)[0].starts_with("w2/"), "{events:?}");
+
+    // Replica B, which has never seen the model's files, predicts with it.
+    let model = job["model_id"].as_str().unwrap().to_owned();
+    let photo = std::fs::read(first_photo(cluster.root.path())).unwrap();
+    let path = format!("/v1/predict?model={model}");
+    let predicted = b.predict_jpeg(&path, photo.clone()).await;
+    assert_eq!(predicted.status(), 200, "{:?}", predicted.text().await);
+
+    // A training run whose worker dies resumes on another machine from the checkpoint it
+    // published.
+    let id = b
+        .queue(
+            json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 3,
+                      "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2}),
+        )
+        .await;
+    b.wait_until(&id, LIMIT, |j| !epochs_of(j).is_empty()).await;
+    let node = &mut cluster.workers[1];
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    cluster.add_worker("w3", &["--kinds", "train"]);
+    let job = a.wait_for(&id, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(epochs_of(&job), [1, 2, 3]);
+    wait_for_line(&cluster.workers[2].log, "resuming from checkpoint").await;
+
+    // Deleted through A: B answers 404.
+    delete_model(&a, &model).await;
+    assert_eq!(b.predict_jpeg(&path, photo).await.status(), 404);
 }

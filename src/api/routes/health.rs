@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process is up) and `GET /readyz` (weights loaded, store usable).
+//! `GET /healthz` (the process is up) and `GET /readyz` (weights loaded, store and artifact
+//! store usable).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,6 +22,16 @@ pub async fn healthz() -> Json<Value> {
         (status = 503, description = "The store does not answer", body = Object),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if let Err(error) = state.artifacts.ping().await {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "readiness: artifact store unusable"
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "artifacts": "unavailable"})),
+        );
+    }
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,

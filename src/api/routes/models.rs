@@ -87,5 +87,9 @@ pub async fn delete(
             tracing::warn!(%error, dir = %dir.display(), "could not remove model files");
         }
     }
+    let folder = crate::model::saved::model_folder(id);
+    if let Err(error) = state.artifacts.remove(&folder).await {
+        tracing::warn!(%error, "could not remove the model's published files");
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -102,6 +102,13 @@ pub async fn predict(
     }
     let uploads = read_images(UploadLimits::from(&*state.settings), request).await?;
     let model = resolve_model(&state, query.model.as_deref()).await?;
+    // Trained by a worker elsewhere: its files come from the artifact store, once.
+    let folder = crate::model::saved::model_folder(model.id);
+    if !state.artifacts.fetch(&folder).await? {
+        return Err(
+            anyhow::anyhow!("model {} is registered but its files are missing", model.id).into(),
+        );
+    }
     let config: ModelConfig = serde_json::from_value(model.config.clone())?;
     let spec = ImageSpec {
         size: config.image_size,

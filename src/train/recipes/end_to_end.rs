@@ -19,7 +19,9 @@ use crate::model::input::images_to_tensor;
 use crate::model::layers::{output_side, LayerKind, LayerSpec, LAYERS, OUT_CHANNELS};
 use crate::model::{Classifier, ModelConfig};
 use crate::tensor_io::tensor_to_vec;
-use crate::train::artifacts::{load_checkpoint, save_checkpoint, CheckpointInfo};
+use crate::train::artifacts::{
+    checkpoint_artifact, load_checkpoint, save_checkpoint, CheckpointInfo,
+};
 use crate::train::augment::Augmentation;
 use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
@@ -236,7 +238,8 @@ pub(super) fn train_end_to_end(
             head: head_config.clone(),
             metrics: metrics.clone(),
         };
-        save_checkpoint(ctx.data_dir, ctx.job_id, &model.valid(), &info)?;
+        save_checkpoint(ctx.data_dir, ctx.job_id, ctx.attempt, &model.valid(), &info)?;
+        (ctx.publish)(&checkpoint_artifact(ctx.job_id, ctx.attempt))?;
         ctx.reporter.epoch(&metrics)?;
         last = serde_json::to_value(&metrics).unwrap_or_default();
     }

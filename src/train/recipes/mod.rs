@@ -39,6 +39,12 @@ pub struct Context<'a> {
     pub resize: ResizeFilter,
     pub max_pixels: u64,
     pub job_id: Uuid,
+    /// Which claim of the job this is (1, then more after a lost worker): checkpoints are
+    /// kept per attempt.
+    pub attempt: i64,
+    /// Make an artifact folder (relative to the data dir) durable beyond this machine, for
+    /// a worker elsewhere that resumes or continues this job's work.
+    pub publish: &'a dyn Fn(&str) -> anyhow::Result<()>,
     /// Epochs this job recorded before (a job resumed after a restart).
     pub recorded_epochs: u32,
     pub reporter: &'a mut dyn Reporter,

@@ -1,0 +1,78 @@
+//! Publishing from one data dir and fetching into another, as two machines do, through a
+//! shared folder (`file://`) and through a real S3-compatible server when the test
+//! environment has one (`make test` starts SeaweedFS with tests/services/with_s3.sh; without
+//! it, and without `VGGSERVE_REQUIRE_S3`, the S3 half is skipped with a note).
+
+use super::*;
+
+/// The artifact URLs to test: a shared folder, and the test S3 bucket when there is one.
+fn stores(shared: &Path) -> Vec<String> {
+    let mut urls = vec![format!("file://{}", shared.display())];
+    match std::env::var("VGGSERVE_TEST_S3_BUCKET") {
+        Ok(bucket) => urls.push(format!("s3://{bucket}/t{}", uuid::Uuid::new_v4().simple())),
+        Err(_) => {
+            assert!(
+                std::env::var_os("VGGSERVE_REQUIRE_S3").is_none(),
+                "VGGSERVE_REQUIRE_S3 is set but VGGSERVE_TEST_S3_BUCKET is not"
+            );
+            eprintln!("no VGGSERVE_TEST_S3_BUCKET: skipping the S3 store");
+        }
+    }
+    urls
+}
+
+#[tokio::test]
+async fn an_artifact_published_on_one_machine_is_fetched_whole_on_another() {
+    let shared = tempfile::tempdir().unwrap();
+    for url in stores(shared.path()) {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let writer = Artifacts::open(Some(&url), one.path()).unwrap();
+        let reader = Artifacts::open(Some(&url), two.path()).unwrap();
+        writer.ping().await.unwrap();
+        let model = one.path().join("models/m1");
+        std::fs::create_dir_all(model.join("inner")).unwrap();
+        std::fs::write(model.join("model.safetensors"), vec![7u8; 300_000]).unwrap();
+        std::fs::write(model.join("inner/config.json"), b"{}").unwrap();
+
+        assert!(!reader.exists("models/m1").await.unwrap());
+        assert!(!reader.fetch("models/m1").await.unwrap());
+        writer.publish("models/m1").await.unwrap();
+        assert!(reader.exists("models/m1").await.unwrap());
+        // A name that only starts like it is another artifact.
+        assert!(!reader.exists("models/m").await.unwrap());
+        assert!(reader.fetch("models/m1").await.unwrap());
+        let fetched = two.path().join("models/m1");
+        assert_eq!(
+            std::fs::read(fetched.join("model.safetensors")).unwrap(),
+            vec![7u8; 300_000]
+        );
+        assert_eq!(
+            std::fs::read(fetched.join("inner/config.json")).unwrap(),
+            b"{}"
+        );
+        // Nothing half-fetched is left beside it.
+        let beside: Vec<_> = std::fs::read_dir(two.path().join("models"))
+            .unwrap()
+            .collect();
+        assert_eq!(beside.len(), 1, "{url}");
+
+        writer.remove("models/m1").await.unwrap();
+        let third = tempfile::tempdir().unwrap();
+        let late = Artifacts::open(Some(&url), third.path()).unwrap();
+        assert!(!late.exists("models/m1").await.unwrap(), "{url}");
+        assert!(!late.fetch("models/m1").await.unwrap());
+        // Publishing what is not there is an error, not an empty artifact.
+        assert!(writer.publish("models/none").await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn without_a_url_the_data_dir_is_the_store() {
+    let data = tempfile::tempdir().unwrap();
+    let artifacts = Artifacts::open(None, data.path()).unwrap();
+    std::fs::create_dir_all(data.path().join("features/j")).unwrap();
+    artifacts.publish("features/j").await.unwrap();
+    assert!(artifacts.fetch("features/j").await.unwrap());
+    assert!(!artifacts.fetch("features/k").await.unwrap());
+    assert!(Artifacts::open(Some("ftp://x"), data.path()).is_err());
+}
