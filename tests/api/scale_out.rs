@@ -203,6 +203,24 @@ async fn jobs_posted_to_either_replica_run_once_each_spread_over_the_workers() {
     assert_eq!(ran_on, BTreeSet::from(["w1".to_owned(), "w2".to_owned()]));
     let (_, listed) = a.get_json("/v1/jobs?status=succeeded").await;
     assert_eq!(listed.as_array().unwrap().len(), 8);
+
+    // A cancel sent to replica B reaches the worker running a job posted to A.
+    let long = a
+        .queue(json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 100,
+                      "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2}))
+        .await;
+    a.wait_until(&long, LIMIT, |j| j["progress"]["unit"] == "steps").await;
+    let sent = Instant::now();
+    let response = b
+        .client
+        .post(format!("{}/v1/jobs/{long}/cancel", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job = a.wait_for(&long, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    eprintln!("cancel through the other replica took {:?}", sent.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
