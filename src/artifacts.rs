@@ -12,10 +12,12 @@
 //! so a half-fetched artifact is never seen. Artifacts are immutable once published, except
 //! a checkpoint attempt's, which its own (fenced) worker overwrites epoch after epoch.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -91,6 +93,11 @@ impl Artifacts {
         &self.data_dir
     }
 
+    /// Whether artifacts go beyond the data dir (then the store's copy is the reference).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// Whether the store answers (readiness); always with the data dir alone.
     pub async fn ping(&self) -> anyhow::Result<()> {
         if let Some(remote) = &self.remote {
@@ -109,8 +116,12 @@ impl Artifacts {
             return Ok(());
         };
         let root = self.data_dir.join(rel);
-        let files = files_under(&root).with_context(|| format!("reading {}", root.display()))?;
+        let mut files =
+            files_under(&root).with_context(|| format!("reading {}", root.display()))?;
         anyhow::ensure!(!files.is_empty(), "artifact {} is empty", root.display());
+        // The JSON that says a folder is complete (a checkpoint's `checkpoint.json`, a
+        // model's `config.json`) goes last: a reader never finds it beside older weights.
+        files.sort_by_key(|f| f.extension().is_some_and(|e| e == "json"));
         for file in files {
             let relative = file
                 .strip_prefix(&self.data_dir)?
@@ -196,6 +207,31 @@ impl Artifacts {
         };
         let first = remote.store.list(Some(&remote.key(rel))).try_next().await?;
         Ok(first.is_some())
+    }
+
+    /// The artifact folders directly under `rel` in the store (`models` → model ids), each
+    /// with its newest file's time. Empty without a store.
+    pub async fn folders(&self, rel: &str) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+        let Some(remote) = &self.remote else {
+            return Ok(Vec::new());
+        };
+        let base = remote.key(rel);
+        let objects: Vec<_> = remote.store.list(Some(&base)).try_collect().await?;
+        let mut folders: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+        for object in objects {
+            let Some(name) = object
+                .location
+                .prefix_match(&base)
+                .and_then(|mut p| p.next())
+            else {
+                continue;
+            };
+            let newest = folders
+                .entry(name.as_ref().to_owned())
+                .or_insert(object.last_modified);
+            *newest = (*newest).max(object.last_modified);
+        }
+        Ok(folders.into_iter().collect())
     }
 
     /// Delete the artifact from the store (the caller removes the local copy).

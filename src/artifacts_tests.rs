@@ -56,7 +56,13 @@ async fn an_artifact_published_on_one_machine_is_fetched_whole_on_another() {
             .collect();
         assert_eq!(beside.len(), 1, "{url}");
 
+        let folders = reader.folders("models").await.unwrap();
+        assert_eq!(
+            folders.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["m1"]
+        );
         writer.remove("models/m1").await.unwrap();
+        assert!(reader.folders("models").await.unwrap().is_empty());
         let third = tempfile::tempdir().unwrap();
         let late = Artifacts::open(Some(&url), third.path()).unwrap();
         assert!(!late.exists("models/m1").await.unwrap(), "{url}");

@@ -114,8 +114,11 @@ pub struct Job {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How many times a worker has claimed the job (more than one after a worker was lost
-    /// and another resumed it).
+    /// and another resumed it, or a worker gave it back at shutdown).
     pub attempts: i64,
+    /// Claims given back at shutdown: `attempts - releases` workers were lost.
+    #[serde(skip)]
+    pub releases: i64,
 }
 
 /// A worker's hold on a running job. Every write the worker makes for the job names it and

@@ -78,6 +78,8 @@ fn spawn_worker(
         resize,
         max_pixels,
     };
+    // Where workers are, model files orphaned by a lost worker are swept now and then.
+    crate::jobs::sweep::spawn(store.clone(), artifacts.clone(), Duration::from_secs(1800));
     Ok(Worker::spawn(
         store.clone(),
         config,

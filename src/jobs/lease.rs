@@ -53,8 +53,10 @@ impl Heartbeat {
         let lost = Arc::new(AtomicBool::new(false));
         let flag = lost.clone();
         let task = runtime.spawn(async move {
+            let mut wait = length / 3;
             loop {
-                tokio::time::sleep(length / 3).await;
+                tokio::time::sleep(wait).await;
+                wait = length / 3;
                 match store.heartbeat(&lease, length).await {
                     Ok(true) => cancel.store(true, Ordering::SeqCst),
                     Ok(false) => {}
@@ -64,19 +66,27 @@ impl Heartbeat {
                         cancel.store(true, Ordering::SeqCst);
                         return;
                     }
-                    // The store is unreachable: keep trying; if the lease lapses meanwhile,
-                    // the job's fenced writes are refused and another worker takes it.
-                    Err(error) => tracing::warn!(job = %lease.job_id, %error, "heartbeat failed"),
+                    // The store is unreachable: try again soon (not a third of a lease
+                    // later); if the lease lapses meanwhile, the job's fenced writes are
+                    // refused and another worker takes it.
+                    Err(error) => {
+                        tracing::warn!(job = %lease.job_id, %error, "heartbeat failed");
+                        wait = Duration::from_secs(1);
+                    }
                 }
             }
         });
         Self { task, lost }
     }
 
-    /// Stop beating; answers whether the lease was found lost.
-    pub(super) fn stop(self) -> bool {
-        self.task.abort();
+    /// Whether the lease was found lost (the heartbeat then stopped by itself).
+    pub(super) fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Stop beating.
+    pub(super) fn stop(self) {
+        self.task.abort();
     }
 }
 

@@ -1,6 +1,7 @@
 //! The job system: what may be asked (`spec`), the thread that runs jobs one at a time
 //! (`worker`), the lease it holds on a job while it runs (`lease`), how it runs them
-//! (`runner`) and how a running job reports (`reporter`).
+//! (`runner`), how a running job reports (`reporter`), and the sweep of orphaned model
+//! files (`sweep`).
 
 mod control;
 mod lease;
@@ -8,6 +9,7 @@ pub mod reporter;
 mod request;
 pub mod runner;
 pub mod spec;
+pub mod sweep;
 pub mod worker;
 
 pub use worker::{Worker, WorkerConfig, WorkerHandle};

@@ -46,7 +46,7 @@ impl JobRunner for RecipeRunner {
         })?;
         let dataset = Dataset::open(&self.datasets_dir, params.dataset())?;
         // Resuming a job another worker began: its checkpoints, if it saved any.
-        self.fetch(&checkpoints_artifact(job.id))?;
+        self.sync_checkpoints(job.id).map_err(TrainError::Other)?;
         if let JobParams::Train(TrainParams::OnFeatures(c)) = &params {
             self.fetch(&features_artifact(c.features))?;
         }
@@ -109,14 +109,16 @@ impl JobRunner for RecipeRunner {
     }
 
     fn can_resume(&self, job: &Job) -> bool {
-        has_checkpoint(&self.data_dir, job.id)
-            || self
-                .runtime
-                .block_on(self.artifacts.exists(&checkpoints_artifact(job.id)))
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "cannot look for the job's checkpoints");
-                    false
-                })
+        match self.sync_checkpoints(job.id) {
+            Ok(()) => has_checkpoint(&self.data_dir, job.id),
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot fetch the job's checkpoints"
+                );
+                false
+            }
+        }
     }
 
     fn cleanup(&mut self, job: &Job) {
@@ -131,6 +133,17 @@ impl JobRunner for RecipeRunner {
 }
 
 impl RecipeRunner {
+    /// With an artifact store, the job's checkpoints as published (every save is): a local
+    /// copy may be older (this machine ran the job before another worker took it over).
+    fn sync_checkpoints(&self, job: Uuid) -> anyhow::Result<()> {
+        if self.artifacts.is_remote() {
+            remove_checkpoint(&self.data_dir, job);
+            self.runtime
+                .block_on(self.artifacts.fetch(&checkpoints_artifact(job)))?;
+        }
+        Ok(())
+    }
+
     /// Make an artifact present locally if the artifact store has it.
     fn fetch(&self, rel: &str) -> Result<bool, TrainError> {
         self.runtime

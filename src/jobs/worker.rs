@@ -218,11 +218,11 @@ impl Loop {
         for job in expired {
             let span = tracing::info_span!("job", id = %job.id, kind = %job.kind);
             let _entered = span.enter();
-            let settle = if job.attempts >= self.config.max_attempts {
+            let lost = job.attempts - job.releases;
+            let settle = if lost >= self.config.max_attempts {
                 Settle::Fail(format!(
-                    "the worker running this job was lost {} times (the most allowed); \
-                     the recorded epochs are kept",
-                    job.attempts
+                    "the worker running this job was lost {lost} times (the most allowed); \
+                     the recorded epochs are kept"
                 ))
             } else if job.epochs.is_empty() || runner.can_resume(&job) {
                 Settle::Requeue
@@ -235,7 +235,7 @@ impl Loop {
             };
             match self
                 .runtime
-                .block_on(self.store.settle_expired(job.id, &settle))
+                .block_on(self.store.settle_expired(job.id, job.attempts, &settle))
             {
                 Ok(Some(_)) => tracing::warn!(
                     ?settle,
@@ -278,8 +278,9 @@ impl Loop {
             )))
         });
         *self.shared.current() = None;
-        let lost = heartbeat.stop();
-        if lost {
+        // The heartbeat goes on until the job's end is recorded: publishing the model and a
+        // database outage can outlast what is left of the lease.
+        if heartbeat.lost() {
             // Another worker holds the job now: nothing more may be recorded from here.
             return tracing::warn!("the job's lease was lost; another worker has it");
         }
@@ -313,7 +314,9 @@ impl Loop {
             self.store
                 .finish_job(&lease, status, &outcome, model.as_ref())
         });
-        match self.runtime.block_on(finish.in_current_span()) {
+        let finished = self.runtime.block_on(finish.in_current_span());
+        heartbeat.stop();
+        match finished {
             // The job has ended: its checkpoint is no longer needed (the model is saved).
             Ok(_) => runner.cleanup(&job),
             Err(StoreError::LeaseLost(_)) => {
@@ -332,7 +335,8 @@ impl Loop {
         let epochs = fresh.map_or(0, |j| j.epochs.len());
         let result = if epochs == 0 || runner.can_resume(job) {
             tracing::warn!(epochs, "job interrupted by shutdown; back in the queue");
-            self.runtime.block_on(self.store.release(lease))
+            self.runtime
+                .block_on(outlasting_outage(|| self.store.release(lease)))
         } else {
             let error = format!(
                 "interrupted: the server stopped during this job after epoch {epochs} and it \

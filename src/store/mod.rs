@@ -173,15 +173,18 @@ pub trait Store: Send + Sync + 'static {
         model: Option<&ModelRecord>,
     ) -> Result<StoredEvent, StoreError>;
     /// Give a running job back to the queue (the worker is shutting down): it resumes from
-    /// its checkpoint on the next claim, and this claim does not count as an attempt.
+    /// its checkpoint on the next claim, and this claim does not count as a lost worker's
+    /// (or, if its cancel was requested meanwhile, it is cancelled).
     async fn release(&self, lease: &Lease) -> Result<StoredEvent, StoreError>;
     /// Running jobs whose lease has expired: their worker died, froze or lost the network.
     async fn expired(&self) -> Result<Vec<Job>, StoreError>;
-    /// Settle a job found by [`Store::expired`] if its lease is still expired (else `None`:
-    /// its worker came back, or another worker settled it first).
+    /// Settle a job found by [`Store::expired`] if it is still that claim (`attempt`) and
+    /// its lease is still expired (else `None`: its worker came back, or another worker
+    /// settled it first). A job whose cancel was requested is cancelled, not requeued.
     async fn settle_expired(
         &self,
         id: Uuid,
+        attempt: i64,
         settle: &Settle,
     ) -> Result<Option<StoredEvent>, StoreError>;
     async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError>;

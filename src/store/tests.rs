@@ -214,12 +214,24 @@ async fn cancelling_a_running_job_is_read_back_with_its_progress_on(store: Share
         store.request_cancel(Uuid::new_v4()).await.unwrap(),
         CancelOutcome::NotFound
     ));
-    // Given back at shutdown, the running job is back in the queue, in front, and that
-    // claim does not count as an attempt.
+    // Given back at shutdown with its cancel requested, the job is cancelled, not resumed.
+    let released = store.release(&lease).await.unwrap();
+    assert_eq!(released.data, json!({"status": "cancelled"}));
+    assert!(claim(&store).await.is_none());
+
+    // Given back at shutdown, a job is back in the queue, in front; the next claim has a
+    // number of its own, and the given-back one is not counted as a lost worker's.
+    let (first, second) = (new_job(JobKind::Train), new_job(JobKind::Train));
+    store.insert_job(&first, 10).await.unwrap();
+    store.insert_job(&second, 10).await.unwrap();
+    let (_, lease, _) = claim(&store).await.unwrap();
     let released = store.release(&lease).await.unwrap();
     assert_eq!(released.data, json!({"status": "queued", "resumed": true}));
     let (again, lease, _) = claim(&store).await.unwrap();
-    assert_eq!((again.id, lease.attempt), (running.id, 1));
+    assert_eq!(
+        (again.id, lease.attempt, again.attempts, again.releases),
+        (first.id, 2, 2, 1)
+    );
 }
 
 fn model(id: Uuid, created_at: &str) -> ModelRecord {
@@ -361,14 +373,14 @@ async fn a_lost_lease_passes_the_job_on_and_fences_the_old_holder_on(store: Shar
     let expired = store.expired().await.unwrap();
     assert_eq!(expired.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
     let event = store
-        .settle_expired(job.id, &Settle::Requeue)
+        .settle_expired(job.id, 1, &Settle::Requeue)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(event.data["resumed"], json!(true));
     // Settled once: a second settler finds nothing to do.
     assert!(store
-        .settle_expired(job.id, &Settle::Requeue)
+        .settle_expired(job.id, 1, &Settle::Requeue)
         .await
         .unwrap()
         .is_none());
@@ -377,6 +389,13 @@ async fn a_lost_lease_passes_the_job_on_and_fences_the_old_holder_on(store: Shar
         (resumed.attempts, new.attempt, resumed.epochs.len()),
         (2, 2, 1)
     );
+    // A settler that looked at the first claim cannot settle the second.
+    let stale = Settle::Fail("stale".into());
+    assert!(store
+        .settle_expired(job.id, 1, &stale)
+        .await
+        .unwrap()
+        .is_none());
     // Worker a wakes up: every write it tries is refused, and nothing of it is recorded.
     let lost =
         |r: Result<_, StoreError>| matches!(r, Err(StoreError::LeaseLost(id)) if id == job.id);
@@ -436,7 +455,7 @@ async fn a_lost_job_can_be_failed_with_its_reason_and_kinds_filter_claims_on(sto
     tokio::time::sleep(Duration::from_millis(500)).await;
     let reason = Settle::Fail("lost too often".into());
     let event = store
-        .settle_expired(evaluate.id, &reason)
+        .settle_expired(evaluate.id, 1, &reason)
         .await
         .unwrap()
         .unwrap();

@@ -206,10 +206,13 @@ async fn jobs_posted_to_either_replica_run_once_each_spread_over_the_workers() {
 
     // A cancel sent to replica B reaches the worker running a job posted to A.
     let long = a
-        .queue(json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 100,
-                      "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2}))
+        .queue(
+            json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 100,
+                      "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2}),
+        )
         .await;
-    a.wait_until(&long, LIMIT, |j| j["progress"]["unit"] == "steps").await;
+    a.wait_until(&long, LIMIT, |j| j["progress"]["unit"] == "steps")
+        .await;
     let sent = Instant::now();
     let response = b
         .client

@@ -39,6 +39,9 @@ impl From<StoredEvent> for JobEvent {
     }
 }
 
+/// How often a live stream also reads its job's events from the store.
+const REREAD: Duration = Duration::from_secs(30);
+
 /// One server-sent event, as a client parses it from the stream.
 #[derive(Debug, utoipa::ToSchema)]
 pub struct SseEvent {
@@ -165,12 +168,17 @@ async fn feed(
             }
         }
     }
+    // Notices are how events arrive; reading the store now and then as well means a lost
+    // notice (a notification connection gone quiet) delays an event, never loses it.
+    let mut reread = tokio::time::interval(REREAD);
+    reread.reset();
     loop {
         let received = tokio::select! {
             // The client went away: end now, giving its slot back, rather than at the job's
             // next event, which for a queued job may be hours away.
             () = sender.closed() => return,
             received = live.recv() => received,
+            _ = reread.tick() => Err(broadcast::error::RecvError::Lagged(0)),
         };
         match received {
             Ok(notice) if notice.job_id() != id => {}

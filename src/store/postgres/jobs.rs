@@ -14,7 +14,7 @@ use crate::store::{
 
 pub(super) const JOB_COLUMNS: &str =
     "id, kind, dataset, status, params, created_at, started_at, finished_at, \
-    progress_done, progress_total, progress_unit, result, model_id, error, attempts";
+    progress_done, progress_total, progress_unit, result, model_id, error, attempts, releases";
 
 pub(super) fn from_row(row: &PgRow) -> Result<Job, StoreError> {
     let id: Uuid = row.try_get("id")?;
@@ -46,6 +46,7 @@ pub(super) fn from_row(row: &PgRow) -> Result<Job, StoreError> {
         model_id: row.try_get("model_id")?,
         error: row.try_get("error")?,
         attempts: row.try_get("attempts")?,
+        releases: row.try_get("releases")?,
     })
 }
 

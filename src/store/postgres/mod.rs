@@ -132,9 +132,10 @@ impl Store for PostgresStore {
     async fn settle_expired(
         &self,
         id: Uuid,
+        attempt: i64,
         settle: &Settle,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        queue::settle_expired(&self.pool, id, settle).await
+        queue::settle_expired(&self.pool, id, attempt, settle).await
     }
 
     async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError> {

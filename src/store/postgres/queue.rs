@@ -185,13 +185,21 @@ async fn end(
     events::insert(tx, id, "status", &status_event(status, outcome)).await
 }
 
-/// Back to the queue (keeping its place) with a `resumed` status event, inside `tx`.
-async fn requeue(tx: &mut Tx, id: Uuid, uncount: bool) -> Result<StoredEvent, StoreError> {
+/// Back to the queue (keeping its place) with a `resumed` status event, inside `tx`; or
+/// cancelled, if a cancel was requested while it ran. The job's row is locked by then.
+async fn requeue(tx: &mut Tx, id: Uuid, released: bool) -> Result<StoredEvent, StoreError> {
+    let cancel: bool = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if cancel {
+        return end(tx, id, JobStatus::Cancelled, &Outcome::default()).await;
+    }
     sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
-           attempts = attempts - $1 WHERE id = $2",
+           releases = releases + $1 WHERE id = $2",
     )
-    .bind(i64::from(uncount))
+    .bind(i64::from(released))
     .bind(id)
     .execute(&mut **tx)
     .await?;
@@ -223,14 +231,16 @@ pub(super) async fn expired(pool: &PgPool) -> Result<Vec<Job>, StoreError> {
 pub(super) async fn settle_expired(
     pool: &PgPool,
     id: Uuid,
+    attempt: i64,
     settle: &Settle,
 ) -> Result<Option<StoredEvent>, StoreError> {
     let mut tx = pool.begin().await?;
     let still: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM jobs WHERE id = $1 AND status = 'running' AND lease_until < now() \
-         FOR UPDATE",
+        "SELECT 1 FROM jobs WHERE id = $1 AND attempts = $2 AND status = 'running' \
+           AND lease_until < now() FOR UPDATE",
     )
     .bind(id)
+    .bind(attempt)
     .fetch_optional(&mut *tx)
     .await?;
     if still.is_none() {

@@ -17,7 +17,7 @@ use super::events;
 
 pub(super) const JOB_COLUMNS: &str =
     "id, kind, dataset, status, params, created_at, started_at, finished_at, \
-    progress_done, progress_total, progress_unit, result, model_id, error, attempts";
+    progress_done, progress_total, progress_unit, result, model_id, error, attempts, releases";
 
 pub(super) fn from_row(row: &SqliteRow) -> Result<Job, StoreError> {
     let id: String = row.try_get("id")?;
@@ -55,6 +55,7 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .map_err(|e| corrupt("model_id", &e))?,
         error: row.try_get("error")?,
         attempts: row.try_get("attempts")?,
+        releases: row.try_get("releases")?,
     })
 }
 

@@ -262,9 +262,10 @@ impl Store for SqliteStore {
     async fn settle_expired(
         &self,
         id: Uuid,
+        attempt: i64,
         settle: &Settle,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        let event = queue::settle_expired(&self.pool, id, settle).await?;
+        let event = queue::settle_expired(&self.pool, id, attempt, settle).await?;
         Ok(event.map(|e| self.announced(e)))
     }
 

@@ -180,13 +180,21 @@ async fn end(
     events::insert(tx, id, "status", &status_event(status, outcome)).await
 }
 
-/// Back to the queue (keeping its place) with a `resumed` status event, inside `tx`.
-async fn requeue(tx: &mut Tx, id: Uuid, uncount: bool) -> Result<StoredEvent, StoreError> {
+/// Back to the queue (keeping its place) with a `resumed` status event, inside `tx`; or
+/// cancelled, if a cancel was requested while it ran.
+async fn requeue(tx: &mut Tx, id: Uuid, released: bool) -> Result<StoredEvent, StoreError> {
+    let cancel: i64 = sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    if cancel != 0 {
+        return end(tx, id, JobStatus::Cancelled, &Outcome::default()).await;
+    }
     sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
-           attempts = attempts - ? WHERE id = ?",
+           releases = releases + ? WHERE id = ?",
     )
-    .bind(i64::from(uncount))
+    .bind(i64::from(released))
     .bind(id.to_string())
     .execute(&mut **tx)
     .await?;
@@ -221,13 +229,15 @@ pub(super) async fn expired(pool: &SqlitePool) -> Result<Vec<Job>, StoreError> {
 pub(super) async fn settle_expired(
     pool: &SqlitePool,
     id: Uuid,
+    attempt: i64,
     settle: &Settle,
 ) -> Result<Option<StoredEvent>, StoreError> {
     let mut tx = begin_write(pool).await?;
     let still: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND lease_until < ?",
+        "SELECT 1 FROM jobs WHERE id = ? AND attempts = ? AND status = 'running' AND lease_until < ?",
     )
     .bind(id.to_string())
+    .bind(attempt)
     .bind(now_ms())
     .fetch_optional(&mut *tx)
     .await?;
