@@ -170,7 +170,7 @@ def database():
 
 
 def main(out):
-    results = {"date": time.strftime("%Y-%m-%d"), "jobs": JOBS, "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": "),
+    results = {"date": time.strftime("%Y-%m-%d"), "jobs": JOBS, "cpu": next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                "cores": os.cpu_count()}
     for mode, url, workers, all_in_one in [("sqlite", None, 0, True), ("postgres", "pg", 1, False), ("postgres-2", "pg", 2, False)]:
         with tempfile.TemporaryDirectory() as tmp:
