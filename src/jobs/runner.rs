@@ -51,7 +51,7 @@ impl JobRunner for RecipeRunner {
             self.fetch(&features_artifact(c.features))?;
         }
         let (artifacts, runtime) = (&self.artifacts, &self.runtime);
-        let publish = |rel: &str| runtime.block_on(artifacts.publish(rel));
+        let publish = |rel: &str| retrying(runtime, || artifacts.publish(rel));
         let mut ctx = Context {
             base: &self.base,
             data_dir: &self.data_dir,
@@ -90,7 +90,7 @@ impl JobRunner for RecipeRunner {
             .parent()
             .and_then(|p| p.to_str())
             .ok_or_else(|| anyhow::anyhow!("model artifact {} has no folder", trained.artifact))?;
-        self.runtime.block_on(self.artifacts.publish(folder))?;
+        retrying(&self.runtime, || self.artifacts.publish(folder))?;
         Ok(ModelRecord {
             id: trained.id,
             recipe: trained.config.recipe.clone(),
@@ -121,6 +121,14 @@ impl JobRunner for RecipeRunner {
         }
     }
 
+    fn discard(&mut self, model: &ModelRecord) {
+        let folder = crate::model::saved::model_folder(model.id);
+        let _ = std::fs::remove_dir_all(self.data_dir.join(&folder));
+        if let Err(error) = self.runtime.block_on(self.artifacts.remove(&folder)) {
+            tracing::warn!(%error, "could not remove an unregistered model's files");
+        }
+    }
+
     fn cleanup(&mut self, job: &Job) {
         remove_checkpoint(&self.data_dir, job.id);
         if let Err(error) = self
@@ -138,17 +146,15 @@ impl RecipeRunner {
     fn sync_checkpoints(&self, job: Uuid) -> anyhow::Result<()> {
         if self.artifacts.is_remote() {
             remove_checkpoint(&self.data_dir, job);
-            self.runtime
-                .block_on(self.artifacts.fetch(&checkpoints_artifact(job)))?;
+            let rel = checkpoints_artifact(job);
+            retrying(&self.runtime, || self.artifacts.fetch(&rel))?;
         }
         Ok(())
     }
 
     /// Make an artifact present locally if the artifact store has it.
     fn fetch(&self, rel: &str) -> Result<bool, TrainError> {
-        self.runtime
-            .block_on(self.artifacts.fetch(rel))
-            .map_err(TrainError::Other)
+        retrying(&self.runtime, || self.artifacts.fetch(rel)).map_err(TrainError::Other)
     }
 
     fn load_registered(&self, id: Uuid) -> Result<(Classifier, ModelConfig), TrainError> {
@@ -160,4 +166,30 @@ impl RecipeRunner {
         self.fetch(&crate::model::saved::model_folder(id))?;
         Ok(load_record(&self.data_dir, &record, &self.base)?)
     }
+}
+
+/// Run an artifact-store operation, trying again a few times (2, 4, 8, 16 s apart) before
+/// giving up: object storage fails transiently (timeouts, a server restarting), and a job
+/// should not fail for that.
+fn retrying<T, F, Fut>(runtime: &Handle, mut operation: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut wait = std::time::Duration::from_secs(2);
+    for _ in 0..4 {
+        match runtime.block_on(operation()) {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    ?wait,
+                    "artifact store failed; retrying"
+                );
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+        }
+    }
+    runtime.block_on(operation())
 }

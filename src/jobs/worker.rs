@@ -40,6 +40,8 @@ pub trait JobRunner: Send + 'static {
     fn can_resume(&self, job: &Job) -> bool;
     /// Drop what a finished job no longer needs (its checkpoint).
     fn cleanup(&mut self, job: &Job);
+    /// Remove the files of a model whose registration was refused (the lease was lost).
+    fn discard(&mut self, model: &ModelRecord);
 }
 
 /// Who this worker is and what it takes.
@@ -322,7 +324,10 @@ impl Loop {
             Err(StoreError::LeaseLost(_)) => {
                 tracing::warn!(
                     "the job's lease was lost before its end was recorded; another worker has it"
-                )
+                );
+                if let Some(model) = &model {
+                    runner.discard(model);
+                }
             }
             Err(error) => tracing::error!(%error, "cannot record the job's end"),
         }

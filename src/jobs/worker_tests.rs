@@ -103,6 +103,8 @@ impl JobRunner for FakeRunner {
         false
     }
 
+    fn discard(&mut self, _model: &ModelRecord) {}
+
     fn cleanup(&mut self, _job: &Job) {}
 }
 

@@ -212,6 +212,24 @@ pub(crate) fn status_event(status: JobStatus, outcome: &Outcome) -> serde_json::
     data
 }
 
+/// The event already recorded for exactly this epoch, if any: a write retried after its
+/// commit's answer was lost (the database went away in between) finds it and succeeds.
+pub(crate) fn same_epoch_event(
+    job_id: Uuid,
+    recorded: Vec<(i64, serde_json::Value)>,
+    data: &serde_json::Value,
+) -> Option<StoredEvent> {
+    recorded
+        .into_iter()
+        .find(|(_, recorded)| recorded == data)
+        .map(|(id, data)| StoredEvent {
+            id,
+            job_id,
+            kind: "epoch".into(),
+            data,
+        })
+}
+
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::events::{self, Tx};
 use super::listen::{ProgressPayload, PROGRESS};
 use super::{jobs, models};
-use crate::store::status_event;
+use crate::store::{same_epoch_event, status_event};
 use crate::store::{
     CancelOutcome, ClaimSpec, EpochMetrics, Job, JobStatus, Lease, ModelRecord, Outcome, Progress,
     Settle, StoreError, StoredEvent,
@@ -128,6 +128,15 @@ pub(super) async fn record_epoch(
 ) -> Result<StoredEvent, StoreError> {
     let mut tx = pool.begin().await?;
     fence(&mut tx, lease).await?;
+    let data = serde_json::to_value(epoch).map_err(|e| StoreError::corrupt("epoch", e))?;
+    let recorded: Vec<(i64, serde_json::Value)> =
+        sqlx::query_as("SELECT id, data FROM events WHERE job_id = $1 AND kind = 'epoch'")
+            .bind(lease.job_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    if let Some(event) = same_epoch_event(lease.job_id, recorded, &data) {
+        return Ok(event);
+    }
     sqlx::query(
         "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -141,7 +150,6 @@ pub(super) async fn record_epoch(
     .bind(epoch.seconds)
     .execute(&mut *tx)
     .await?;
-    let data = serde_json::to_value(epoch).map_err(|e| StoreError::corrupt("epoch", e))?;
     let event = events::insert(&mut tx, lease.job_id, "epoch", &data).await?;
     tx.commit().await?;
     Ok(event)

@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::write::begin_write;
 use super::{events, jobs, models};
-use crate::store::status_event;
 use crate::store::{
     now, CancelOutcome, ClaimSpec, EpochMetrics, Job, JobStatus, Lease, ModelRecord, Outcome,
     Progress, Settle, StoreError, StoredEvent,
 };
+use crate::store::{same_epoch_event, status_event};
 
 type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
@@ -123,6 +123,19 @@ pub(super) async fn record_epoch(
 ) -> Result<StoredEvent, StoreError> {
     let mut tx = begin_write(pool).await?;
     fence(&mut tx, lease).await?;
+    let data = serde_json::to_value(epoch).map_err(|e| StoreError::corrupt("epoch", e))?;
+    let recorded: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, data FROM events WHERE job_id = ? AND kind = 'epoch'")
+            .bind(lease.job_id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+    let recorded = recorded
+        .into_iter()
+        .filter_map(|(id, text)| Some((id, serde_json::from_str(&text).ok()?)))
+        .collect();
+    if let Some(event) = same_epoch_event(lease.job_id, recorded, &data) {
+        return Ok(event);
+    }
     sqlx::query(
         "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
@@ -135,7 +148,6 @@ pub(super) async fn record_epoch(
     .bind(epoch.seconds)
     .execute(&mut *tx)
     .await?;
-    let data = serde_json::to_value(epoch).map_err(|e| StoreError::corrupt("epoch", e))?;
     let event = events::insert(&mut tx, lease.job_id, "epoch", &data).await?;
     tx.commit().await?;
     Ok(event)
