@@ -89,10 +89,6 @@ impl Artifacts {
         })
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
-
     /// Whether artifacts go beyond the data dir (then the store's copy is the reference).
     pub fn is_remote(&self) -> bool {
         self.remote.is_some()
