@@ -219,3 +219,16 @@ mod tests {
         assert!("dance".parse::<JobKind>().is_err());
     }
 }
+
+/// A dataset uploaded to a shared artifact store: the name users give it, the version whose
+/// files are under `datasets/<version>/<name>/` in the store (a name deleted and uploaded
+/// again gets a new version, so no machine keeps serving the old files), and each split's
+/// classes and image count, so that listing downloads nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetRecord {
+    pub name: String,
+    pub version: Uuid,
+    /// `{split: {"classes": [...], "images": n}}`, as `GET /v1/datasets` shows it.
+    pub splits: Value,
+    pub created_at: String,
+}

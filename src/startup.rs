@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use crate::api::{build_router, AppState};
 use crate::artifacts::SharedArtifacts;
 use crate::configuration::{BaseArgs, Settings, StorageArgs, WorkerSettings};
+use crate::data::catalog::{Catalog, SharedCatalog};
 use crate::jobs::runner::RecipeRunner;
 use crate::jobs::{Worker, WorkerConfig};
 use crate::model::ConvBase;
@@ -58,34 +59,63 @@ async fn load_base(args: &BaseArgs) -> anyhow::Result<ConvBase> {
     Ok(base)
 }
 
-/// Start the worker thread over `store`.
-fn spawn_worker(
-    store: &SharedStore,
-    artifacts: &SharedArtifacts,
-    base: &ConvBase,
-    storage: &StorageArgs,
-    config: WorkerConfig,
-    resize: crate::data::decode::ResizeFilter,
-    max_pixels: u64,
-) -> anyhow::Result<Worker> {
-    let runner = RecipeRunner {
-        store: store.clone(),
-        runtime: tokio::runtime::Handle::current(),
-        base: base.clone(),
-        artifacts: artifacts.clone(),
-        data_dir: storage.data_dir.clone(),
-        datasets_dir: storage.datasets_dir.clone(),
-        resize,
-        max_pixels,
-    };
-    // Where workers are, model files orphaned by a lost worker are swept now and then.
-    crate::jobs::sweep::spawn(store.clone(), artifacts.clone(), Duration::from_secs(1800));
-    Ok(Worker::spawn(
-        store.clone(),
-        config,
-        runner,
-        tokio::runtime::Handle::current(),
-    )?)
+/// The store, the artifact store and the dataset catalog over both, as every role opens
+/// them.
+struct Storage {
+    store: SharedStore,
+    artifacts: SharedArtifacts,
+    catalog: SharedCatalog,
+}
+
+impl Storage {
+    /// Open all three; the sweep of what crashes leave in a shared artifact store starts
+    /// with them.
+    async fn open(args: &StorageArgs) -> anyhow::Result<Self> {
+        let store = crate::store::open(&args.database_url()).await?;
+        let artifacts = args.artifacts()?;
+        let catalog = Arc::new(Catalog::new(
+            &args.datasets_dir,
+            &args.data_dir,
+            store.clone(),
+            artifacts.clone(),
+        ));
+        if artifacts.is_remote() {
+            let every = Duration::from_secs(1800);
+            crate::jobs::sweep::spawn(store.clone(), artifacts.clone(), catalog.clone(), every);
+        }
+        Ok(Self {
+            store,
+            artifacts,
+            catalog,
+        })
+    }
+
+    /// Start the worker thread over this storage.
+    fn spawn_worker(
+        &self,
+        base: &ConvBase,
+        args: &StorageArgs,
+        config: WorkerConfig,
+        resize: crate::data::decode::ResizeFilter,
+        max_pixels: u64,
+    ) -> anyhow::Result<Worker> {
+        let runner = RecipeRunner {
+            store: self.store.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            base: base.clone(),
+            artifacts: self.artifacts.clone(),
+            data_dir: args.data_dir.clone(),
+            catalog: self.catalog.clone(),
+            resize,
+            max_pixels,
+        };
+        Ok(Worker::spawn(
+            self.store.clone(),
+            config,
+            runner,
+            tokio::runtime::Handle::current(),
+        )?)
+    }
 }
 
 impl Application {
@@ -101,10 +131,9 @@ impl Application {
         let device = crate::device::describe(&base.device);
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
-        let store = crate::store::open(&settings.storage.database_url()).await?;
-        let artifacts = settings.storage.artifacts()?;
+        let storage = Storage::open(&settings.storage).await?;
         // Uploads a previous process was receiving when it died left their files behind.
-        match crate::data::import::sweep_incoming(&settings.storage.datasets_dir) {
+        match crate::data::import::sweep_incoming(storage.catalog.uploads_dir()) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(entries = n, "removed the leftovers of interrupted uploads"),
             Err(error) => tracing::warn!(%error, "cannot clear interrupted uploads"),
@@ -114,9 +143,7 @@ impl Application {
                 tracing::info!("API replica: jobs are queued for worker processes");
                 None
             }
-            false => Some(spawn_worker(
-                &store,
-                &artifacts,
+            false => Some(storage.spawn_worker(
                 &base,
                 &settings.storage,
                 settings.worker.config(),
@@ -148,8 +175,9 @@ impl Application {
                 .map(Into::into)
                 .unwrap_or_else(|| "static".into()),
             settings: Arc::new(settings),
-            store,
-            artifacts,
+            store: storage.store,
+            artifacts: storage.artifacts,
+            catalog: storage.catalog,
             worker: worker.as_ref().map(Worker::handle),
             predictor: predictor.handle(),
             model_info: Arc::new(model_info),
@@ -197,8 +225,7 @@ pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
         let base = load_base(&settings.base).await?;
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
-        let store = crate::store::open(&settings.storage.database_url()).await?;
-        let artifacts = settings.storage.artifacts()?;
+        let storage = Storage::open(&settings.storage).await?;
         let config = settings.worker.config();
         let info = json!({
             "owner": config.owner,
@@ -207,9 +234,7 @@ pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
             "weights_sha256": base.weights_sha256,
             "device": crate::device::describe(&base.device),
         });
-        let worker = spawn_worker(
-            &store,
-            &artifacts,
+        let worker = storage.spawn_worker(
             &base,
             &settings.storage,
             config,
@@ -220,7 +245,7 @@ pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", settings.health_addr))?;
         tracing::info!("worker health on http://{}", listener.local_addr()?);
-        let router = crate::api::worker_health::router(store, metrics, info);
+        let router = crate::api::worker_health::router(storage.store, metrics, info);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use super::sse_limits::SubscriberLimits;
 use crate::artifacts::SharedArtifacts;
 use crate::configuration::Settings;
+use crate::data::catalog::SharedCatalog;
 use crate::jobs::WorkerHandle;
 use crate::predict::PredictorHandle;
 use crate::store::SharedStore;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub store: SharedStore,
     /// Models, checkpoints and features, beyond this machine when `--artifacts-url` says.
     pub artifacts: SharedArtifacts,
+    /// Where each dataset is on this machine; uploads made known to every machine.
+    pub catalog: SharedCatalog,
     /// The worker in this process; `None` on an API replica (`serve --no-worker`), whose
     /// jobs are claimed by worker processes through the store.
     pub worker: Option<WorkerHandle>,

@@ -1,7 +1,8 @@
 //! [`RecipeRunner`]: how the worker runs a claimed job for real: parse its stored
-//! parameters, open its dataset, fetch the artifacts it needs (the models it names, the
-//! features it trains on, its checkpoints when it resumes another worker's run), call the
-//! recipe, publish what it made, and describe the model it trained for the registry.
+//! parameters, open its dataset (fetched first if it was uploaded on another machine), fetch
+//! the artifacts it needs (the models it names, the features it trains on, its checkpoints
+//! when it resumes another worker's run), call the recipe, publish what it made, and
+//! describe the model it trained for the registry.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use super::reporter::JobReporter;
 use super::spec::{JobParams, TrainParams};
 use super::worker::JobRunner;
 use crate::artifacts::SharedArtifacts;
+use crate::data::catalog::SharedCatalog;
 use crate::data::dataset::Dataset;
 use crate::data::decode::ResizeFilter;
 use crate::domain::{Job, ModelRecord};
@@ -30,7 +32,7 @@ pub struct RecipeRunner {
     pub base: ConvBase,
     pub artifacts: SharedArtifacts,
     pub data_dir: PathBuf,
-    pub datasets_dir: PathBuf,
+    pub catalog: SharedCatalog,
     pub resize: ResizeFilter,
     pub max_pixels: u64,
 }
@@ -44,7 +46,10 @@ impl JobRunner for RecipeRunner {
         let params: JobParams = serde_json::from_value(job.params.clone()).map_err(|e| {
             TrainError::Other(anyhow::anyhow!("stored job parameters are unreadable: {e}"))
         })?;
-        let dataset = Dataset::open(&self.datasets_dir, params.dataset())?;
+        // An uploaded dataset this machine has not seen yet is fetched from the store.
+        let folder = retrying(&self.runtime, || self.catalog.folder(params.dataset()))
+            .map_err(TrainError::Other)?;
+        let dataset = Dataset::open(&folder, params.dataset())?;
         // Resuming a job another worker began: its checkpoints, if it saved any.
         self.sync_checkpoints(job.id).map_err(TrainError::Other)?;
         if let JobParams::Train(TrainParams::OnFeatures(c)) = &params {

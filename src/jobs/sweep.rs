@@ -1,8 +1,9 @@
-//! Orphaned model files in the artifact store: a worker publishes a model's files before its
+//! Orphaned files in the artifact store: a worker publishes a model's files before its
 //! job's end registers the model (so a registered model always has its files); a worker that
-//! dies, or loses its lease, in between leaves files no record points to. Any process with a
-//! store sweeps them now and then, sparing folders younger than a grace period (their
-//! worker may be about to register them).
+//! dies, or loses its lease, in between leaves files no record points to. Uploaded datasets
+//! are the same (`data::catalog`). Every process with a shared store sweeps them now and
+//! then, sparing folders younger than a grace period (their writer may be about to register
+//! them).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::artifacts::SharedArtifacts;
+use crate::data::catalog::SharedCatalog;
 use crate::store::SharedStore;
 
 /// Time a published model has to be registered before it counts as an orphan.
@@ -41,12 +43,23 @@ pub async fn orphan_models(
     Ok(removed)
 }
 
-/// Sweep every `every`, for the life of the process.
-pub fn spawn(store: SharedStore, artifacts: SharedArtifacts, every: Duration) {
+/// Sweep models and datasets every `every`, for the life of the process.
+pub fn spawn(
+    store: SharedStore,
+    artifacts: SharedArtifacts,
+    catalog: SharedCatalog,
+    every: Duration,
+) {
     tokio::spawn(async move {
         loop {
             if let Err(error) = orphan_models(&store, &artifacts, GRACE).await {
                 tracing::warn!(error = format!("{error:#}"), "cannot sweep orphaned models");
+            }
+            if let Err(error) = catalog.sweep(GRACE).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot sweep orphaned datasets"
+                );
             }
             tokio::time::sleep(every).await;
         }

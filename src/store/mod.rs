@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use crate::domain::{
-    EpochMetrics, Job, JobKind, JobStatus, Lease, ModelRecord, Notice, Outcome, Progress,
-    StoredEvent,
+    DatasetRecord, EpochMetrics, Job, JobKind, JobStatus, Lease, ModelRecord, Notice, Outcome,
+    Progress, StoredEvent,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -55,6 +55,9 @@ pub enum StoreError {
     /// refused and the job must stop here.
     #[error("job {0} is no longer held by this worker (its lease expired and passed on)")]
     LeaseLost(Uuid),
+    /// A unique name (a dataset's) is already taken.
+    #[error("{0:?} is already taken")]
+    Taken(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -74,6 +77,14 @@ impl StoreError {
                 .code()
                 .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
             _ => false,
+        }
+    }
+
+    /// An insert's error, as [`StoreError::Taken`] when it broke a unique constraint.
+    pub(crate) fn taken(error: sqlx::Error, name: &str) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Taken(name.to_owned()),
+            _ => Self::Database(error),
         }
     }
 
@@ -201,6 +212,14 @@ pub trait Store: Send + Sync + 'static {
     async fn set_default_model(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Remove the record; returns it so the caller can delete its artifact.
     async fn delete_model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError>;
+
+    /// Register a dataset uploaded to the artifact store; [`StoreError::Taken`] if its name is.
+    async fn insert_dataset(&self, record: &DatasetRecord) -> Result<(), StoreError>;
+    async fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError>;
+    /// By name.
+    async fn datasets(&self) -> Result<Vec<DatasetRecord>, StoreError>;
+    /// Remove the record; returns it so the caller can delete its files.
+    async fn delete_dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError>;
 }
 
 /// A status event's data: `{"status"}`, with the error when the outcome has one.

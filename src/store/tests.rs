@@ -290,6 +290,47 @@ async fn the_default_model_is_the_marked_one_else_the_newest_on(store: SharedSto
 }
 
 #[tokio::test]
+async fn a_dataset_name_is_registered_once_until_deleted() {
+    for (_dir, store) in stores().await {
+        a_dataset_name_is_registered_once_until_deleted_on(store).await;
+    }
+}
+
+async fn a_dataset_name_is_registered_once_until_deleted_on(store: SharedStore) {
+    let record = |name: &str| DatasetRecord {
+        name: name.into(),
+        version: Uuid::new_v4(),
+        splits: json!({"train": {"classes": ["a", "b"], "images": 4}}),
+        created_at: String::new(),
+    };
+    let (pets, birds) = (record("pets"), record("birds"));
+    assert!(store.dataset("pets").await.unwrap().is_none());
+    store.insert_dataset(&pets).await.unwrap();
+    store.insert_dataset(&birds).await.unwrap();
+    let again = store.insert_dataset(&record("pets")).await;
+    assert!(
+        matches!(&again, Err(StoreError::Taken(n)) if n == "pets"),
+        "{again:?}"
+    );
+    let found = store.dataset("pets").await.unwrap().unwrap();
+    assert_eq!((found.version, &found.splits), (pets.version, &pets.splits));
+    assert!(!found.created_at.is_empty());
+    let names: Vec<String> = store
+        .datasets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["birds", "pets"]);
+    let deleted = store.delete_dataset("pets").await.unwrap().unwrap();
+    assert_eq!(deleted.version, pets.version);
+    assert!(store.delete_dataset("pets").await.unwrap().is_none());
+    // Free again: a new upload of the name is a new version.
+    store.insert_dataset(&record("pets")).await.unwrap();
+}
+
+#[tokio::test]
 async fn unreadable_rows_are_errors_not_defaults() {
     let (dir, store) = open().await;
     let id = Uuid::new_v4();

@@ -42,7 +42,7 @@ fn photos(split: &str, class: &str, n: usize) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+pub fn zip_of(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, bytes) in entries {
         zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default())

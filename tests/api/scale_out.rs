@@ -5,7 +5,8 @@
 //! replica follows a job posted to the other, live and resumed; a worker killed mid-epoch
 //! or frozen past its lease loses no epoch and records nothing twice; a model trained
 //! through one replica predicts on the other, and deleting it on one is seen by both; a
-//! PostgreSQL restart mid-run shows in `/readyz` while it lasts and loses nothing.
+//! PostgreSQL restart mid-run shows in `/readyz` while it lasts and loses nothing; with an
+//! S3 bucket, a dataset uploaded to one replica trains on workers that never had its files.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::datasets::zip_of;
 use crate::helpers::{ids_of, link_dataset, spawn_logged, Api};
 use crate::shared::standin_weights;
 
@@ -451,7 +453,8 @@ async fn a_database_restart_mid_run_loses_nothing_and_readiness_shows_it() {
 }
 
 /// Each process with a data dir of its own, as on machines of their own, sharing only the
-/// database and an S3 bucket (the test SeaweedFS; skipped with a note without one).
+/// database and an S3 bucket (the test SeaweedFS; skipped with a note without one). The
+/// dataset is uploaded to one replica; nothing of it is on the other machines' disks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_move_between_machines_through_object_storage() {
     let Ok(bucket) = std::env::var("VGGSERVE_TEST_S3_BUCKET") else {
@@ -473,13 +476,46 @@ async fn artifacts_move_between_machines_through_object_storage() {
     cluster.add_worker("w2", &["--kinds", "train,fine_tune,evaluate"]);
     let (a, b) = (cluster.api(0), cluster.api(1));
 
+    // Uploaded through A, listed by B as its folder twin is, its report computed on B.
+    let zip = zip_of(&files_of(&cluster.root.path().join("datasets/mini")));
+    let created = a
+        .client
+        .post(format!("{}/v1/datasets?name=uploaded", a.url))
+        .header("content-type", "application/zip")
+        .body(zip.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    let (_, listed) = b.get_json("/v1/datasets").await;
+    let splits_of = |name: &str| {
+        let all = listed.as_array().unwrap();
+        all.iter()
+            .find(|d| d["name"] == name)
+            .map(|d| d["splits"].clone())
+    };
+    assert_eq!(splits_of("uploaded"), splits_of("mini"), "{listed}");
+    let (status, detail) = b.get_json("/v1/datasets/uploaded").await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["report"]["errors"], json!([]), "{detail}");
+    // The name is taken for every replica.
+    let again = b
+        .client
+        .post(format!("{}/v1/datasets?name=uploaded", b.url))
+        .header("content-type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+
     let features = a
-        .queue(json!({"kind": "extract_features", "dataset": "mini"}))
+        .queue(json!({"kind": "extract_features", "dataset": "uploaded"}))
         .await;
     let job = a.wait_for(&features, LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let train = a
-        .queue(json!({"kind": "train", "dataset": "mini", "features": features, "epochs": 3}))
+        .queue(json!({"kind": "train", "dataset": "uploaded", "features": features, "epochs": 3}))
         .await;
     let job = a.wait_for(&train, LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -499,7 +535,7 @@ async fn artifacts_move_between_machines_through_object_storage() {
     // published.
     let id = b
         .queue(
-            json!({"kind": "train", "dataset": "mini", "augment": true, "epochs": 3,
+            json!({"kind": "train", "dataset": "uploaded", "augment": true, "epochs": 3,
                       "steps_per_epoch": 4, "validation_steps": 1, "batch_size": 2}),
         )
         .await;
@@ -516,4 +552,39 @@ async fn artifacts_move_between_machines_through_object_storage() {
     // Deleted through A: B answers 404.
     delete_model(&a, &model).await;
     assert_eq!(b.predict_jpeg(&path, photo).await.status(), 404);
+
+    // The dataset deleted through B is gone for A (which uploaded it) at once.
+    let deleted = b
+        .client
+        .delete(format!("{}/v1/datasets/uploaded", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(a.get_json("/v1/datasets/uploaded").await.0, 404);
+    let refused = a
+        .post_job(json!({"kind": "extract_features", "dataset": "uploaded"}))
+        .await;
+    assert_eq!(refused.status(), 404);
+    let (_, listed) = a.get_json("/v1/datasets").await;
+    assert!(!listed.to_string().contains("uploaded"), "{listed}");
+}
+
+/// Every file under `dir` (symlinks followed) as (`<split>/<class>/<file>`, bytes).
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for split in ["train", "validation", "test"] {
+        for class in ["cats", "dogs"] {
+            let folder = dir.join(split).join(class);
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_str().unwrap();
+                files.push((
+                    format!("{split}/{class}/{name}"),
+                    std::fs::read(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    files
 }

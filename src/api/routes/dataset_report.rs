@@ -66,7 +66,7 @@ pub async fn get(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DatasetDetail>, ApiError> {
     let Path(name) = name.map_err(|e| ApiError::bad_request(e.body_text()).field("name"))?;
-    let datasets_dir = state.settings.storage.datasets_dir.clone();
+    let datasets_dir = state.catalog.folder(&name).await?;
     let data_dir = state.settings.storage.data_dir.clone();
     let max_pixels = state.settings.max_pixels;
     let detail = tokio::task::spawn_blocking(move || {

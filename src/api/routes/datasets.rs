@@ -1,6 +1,7 @@
-//! `/v1/datasets`: list the datasets under the datasets dir, create one from an upload (an
-//! archive body or multipart image parts, streamed to disk, extracted and published by
-//! `data::archive` and `data::import`), and delete one no job is using.
+//! `/v1/datasets`: list the datasets, create one from an upload (an archive body or
+//! multipart image parts, streamed to disk, extracted and published by `data::archive` and
+//! `data::import`, then made known to every machine by `data::catalog`), and delete one no
+//! job is using.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,19 +18,18 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::extract::QueryParams;
 use crate::api::{ApiError, AppState, ErrorBody};
 use crate::data::archive::{self, ArchiveError, ArchiveKind, Limits, Skipped, Staging};
-use crate::data::dataset::{self, Dataset, DatasetError, Split};
+use crate::data::catalog::DatasetSummary;
+use crate::data::dataset::{self, DatasetError, Split};
 use crate::data::import::{self, ImportError, Incoming, SplitRule};
 use crate::data::report;
 
-/// Datasets under the datasets dir: their splits, classes and image counts.
+/// Every dataset: uploaded ones and the folders of the datasets dir, with their splits,
+/// classes and image counts.
 #[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
-    responses((status = 200, description = "Datasets, by name", body = Vec<Dataset>)))]
+    responses((status = 200, description = "Datasets, by name", body = Vec<DatasetSummary>)))]
 #[tracing::instrument(skip_all)]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Dataset>>, ApiError> {
-    let dir = state.settings.storage.datasets_dir.clone();
-    Ok(Json(
-        tokio::task::spawn_blocking(move || dataset::list(&dir)).await?,
-    ))
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DatasetSummary>>, ApiError> {
+    Ok(Json(state.catalog.list().await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -115,8 +115,8 @@ pub async fn create(
     let refuse = |e| import_error(e, if multipart { "image" } else { "archive" });
     let rule = SplitRule::new(query.validation_fraction, query.test_fraction, query.seed)
         .map_err(refuse)?;
-    let datasets_dir = settings.storage.datasets_dir.clone();
-    import::check_available(&datasets_dir, &query.name).map_err(refuse)?;
+    let catalog = state.catalog.clone();
+    catalog.check_available(&query.name).await.map_err(refuse)?;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -125,7 +125,7 @@ pub async fn create(
     if declared.is_some_and(|length| length > max_body) {
         return Err(too_large(max_body));
     }
-    let incoming = Arc::new(Incoming::new(&datasets_dir)?);
+    let incoming = Arc::new(Incoming::new(catalog.uploads_dir())?);
     // Set when this future is dropped (client gone, deadline): blocking work still running
     // for it stops, and the guard in `incoming` removes what it wrote.
     let _cancel = CancelOnDrop(incoming.cancelled.clone());
@@ -178,11 +178,18 @@ pub async fn create(
         .map_err(|e| refuse(e.into()))?
     };
     let name = query.name.clone();
+    // Dropped unregistered (a refusal, the request gone), it removes what it holds.
+    let mut placement = catalog.place()?;
+    let parent = placement.parent.clone();
     let imported = tokio::task::spawn_blocking(move || {
-        import::publish(&datasets_dir, &incoming, staged, &name, rule)
+        import::publish(&parent, &incoming, staged, &name, rule)
     })
     .await?
     .map_err(refuse)?;
+    catalog
+        .register(&mut placement, &imported.dataset)
+        .await
+        .map_err(refuse)?;
     tracing::info!(
         images = imported
             .dataset
@@ -211,7 +218,8 @@ pub async fn create(
     ))
 }
 
-/// Delete a dataset's folder (or its symlink), unless a queued or running job uses it.
+/// Delete a dataset (an uploaded one everywhere; else its folder or symlink in the datasets
+/// dir), unless a queued or running job uses it.
 #[utoipa::path(
     delete,
     path = "/v1/datasets/{name}",
@@ -241,10 +249,10 @@ pub async fn delete(
         ))
         .field("name"));
     }
-    let dir = state.settings.storage.datasets_dir.clone();
-    let target = name.clone();
-    tokio::task::spawn_blocking(move || import::remove(&dir, &target))
-        .await?
+    state
+        .catalog
+        .remove(&name)
+        .await
         .map_err(|e| import_error(e, "name"))?;
     tracing::info!(dataset = %name, "dataset deleted");
     Ok(StatusCode::NO_CONTENT)

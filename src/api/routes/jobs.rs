@@ -121,8 +121,8 @@ fn dataset_error(error: DatasetError) -> ApiError {
 /// and a training job's dataset must pass its report (`data::report`) unless it says
 /// `allow_leaks`.
 async fn validate_references(state: &AppState, params: &JobParams) -> Result<(), ApiError> {
-    let dir = state.settings.storage.datasets_dir.clone();
     let name = params.dataset().to_owned();
+    let dir = state.catalog.folder(&name).await?;
     let dataset = tokio::task::spawn_blocking(move || Dataset::index(&dir, &name))
         .await?
         .map_err(dataset_error)?;

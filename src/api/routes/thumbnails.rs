@@ -39,7 +39,7 @@ pub async fn thumbnail(
     Path(name): Path<String>,
     QueryParams(query): QueryParams<ThumbnailQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let dir = state.settings.storage.datasets_dir.clone();
+    let dir = state.catalog.folder(&name).await?;
     let max_pixels = state.settings.max_pixels;
     let size = query.size.unwrap_or(160);
     let file = query.file;

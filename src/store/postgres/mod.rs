@@ -4,6 +4,7 @@
 //! trigger's `NOTIFY`, progress is a `NOTIFY` of its own, and one `LISTEN`ing connection
 //! per process turns both into [`Notice`]s (`listen`). Rows and reads: `jobs`, `models`.
 
+mod datasets;
 mod events;
 mod jobs;
 mod listen;
@@ -20,8 +21,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    CancelOutcome, ClaimSpec, EpochMetrics, Job, JobStatus, Lease, ModelRecord, NewJob, Notice,
-    Outcome, Progress, Settle, Store, StoreError, StoredEvent,
+    CancelOutcome, ClaimSpec, DatasetRecord, EpochMetrics, Job, JobStatus, Lease, ModelRecord,
+    NewJob, Notice, Outcome, Progress, Settle, Store, StoreError, StoredEvent,
 };
 
 #[derive(Debug, Clone)]
@@ -168,6 +169,22 @@ impl Store for PostgresStore {
 
     async fn delete_model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError> {
         models::delete(&self.pool, id).await
+    }
+
+    async fn insert_dataset(&self, record: &DatasetRecord) -> Result<(), StoreError> {
+        datasets::insert(&self.pool, record).await
+    }
+
+    async fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        datasets::get(&self.pool, name).await
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetRecord>, StoreError> {
+        datasets::list(&self.pool).await
+    }
+
+    async fn delete_dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        datasets::delete(&self.pool, name).await
     }
 }
 

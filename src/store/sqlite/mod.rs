@@ -3,6 +3,7 @@
 //! live in `migrations/sqlite/` and are embedded in the binary. Rows and reads are in
 //! `jobs`, `models` and `events`; the queue's moves in `queue`.
 
+mod datasets;
 mod events;
 mod jobs;
 mod models;
@@ -23,8 +24,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    CancelOutcome, ClaimSpec, EpochMetrics, Job, JobStatus, Lease, ModelRecord, NewJob, Notice,
-    Outcome, Progress, Settle, Store, StoreError, StoredEvent,
+    CancelOutcome, ClaimSpec, DatasetRecord, EpochMetrics, Job, JobStatus, Lease, ModelRecord,
+    NewJob, Notice, Outcome, Progress, Settle, Store, StoreError, StoredEvent,
 };
 
 /// How often another process's writes are looked for (see [`watch_others`]).
@@ -303,5 +304,21 @@ impl Store for SqliteStore {
 
     async fn delete_model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError> {
         models::delete(&self.pool, id).await
+    }
+
+    async fn insert_dataset(&self, record: &DatasetRecord) -> Result<(), StoreError> {
+        datasets::insert(&self.pool, record).await
+    }
+
+    async fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        datasets::get(&self.pool, name).await
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetRecord>, StoreError> {
+        datasets::list(&self.pool).await
+    }
+
+    async fn delete_dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        datasets::delete(&self.pool, name).await
     }
 }
