@@ -34,13 +34,19 @@ pub struct StorageArgs {
     /// Unset: the data dir alone.
     #[arg(long, env = "VGGSERVE_ARTIFACTS_URL")]
     pub artifacts_url: Option<String>,
+    /// With --artifacts-url: how many models this machine keeps copies of (the most
+    /// recently fetched or trained); an older one is fetched again when it is needed.
+    #[arg(long, env = "VGGSERVE_LOCAL_MODELS", default_value_t = crate::artifacts::DEFAULT_LOCAL_MODELS,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub local_models: u32,
 }
 
 impl StorageArgs {
     /// The artifact store `--artifacts-url` names, over the data dir.
     pub fn artifacts(&self) -> anyhow::Result<crate::artifacts::SharedArtifacts> {
         let artifacts =
-            crate::artifacts::Artifacts::open(self.artifacts_url.as_deref(), &self.data_dir)?;
+            crate::artifacts::Artifacts::open(self.artifacts_url.as_deref(), &self.data_dir)?
+                .keeping_models(self.local_models as usize);
         Ok(std::sync::Arc::new(artifacts))
     }
 
@@ -205,7 +211,7 @@ pub struct Settings {
     #[arg(long, env = "VGGSERVE_PREDICT_MAX_WAIT_MS", default_value_t = 5)]
     pub predict_max_wait_ms: u64,
     /// Live SSE streams (GET /v1/jobs/{id}/events) one job may have at once (429 beyond).
-    #[arg(long, env = "VGGSERVE_MAX_SSE_SUBSCRIBERS_PER_JOB", default_value_t = 16,
+    #[arg(long, env = "VGGSERVE_MAX_SSE_SUBSCRIBERS_PER_JOB", default_value_t = crate::artifacts::DEFAULT_LOCAL_MODELS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sse_subscribers_per_job: u32,
     /// Bearer token every API route requires (all but /healthz, /readyz, /metrics,

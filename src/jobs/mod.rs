@@ -1,8 +1,9 @@
 //! The job system: what may be asked (`spec`), the thread that runs jobs one at a time
-//! (`worker`), the lease it holds on a job while it runs (`lease`), how it runs them
-//! (`runner`), how a running job reports (`reporter`), and the sweep of orphaned model
-//! files (`sweep`).
+//! (`worker`) and its loop (`claim_loop`), the lease it holds on a job while it runs
+//! (`lease`), how it runs them (`runner`), how a running job reports (`reporter`), and the
+//! sweep of orphaned models and datasets in the artifact store (`sweep`).
 
+mod claim_loop;
 mod control;
 mod lease;
 pub mod reporter;

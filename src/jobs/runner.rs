@@ -23,7 +23,7 @@ use crate::store::SharedStore;
 use crate::train::artifacts::{
     checkpoints_artifact, features_artifact, has_checkpoint, remove_checkpoint,
 };
-use crate::train::recipes::{self, Context, TrainedModel};
+use crate::train::recipes::{self, Context, SharedCache, TrainedModel};
 use crate::train::TrainError;
 
 pub struct RecipeRunner {
@@ -57,6 +57,10 @@ impl JobRunner for RecipeRunner {
         }
         let (artifacts, runtime) = (&self.artifacts, &self.runtime);
         let publish = |rel: &str| retrying(runtime, || artifacts.publish(rel));
+        let shared_cache = StoreCache {
+            artifacts: &self.artifacts,
+            runtime: &self.runtime,
+        };
         let mut ctx = Context {
             base: &self.base,
             data_dir: &self.data_dir,
@@ -65,6 +69,7 @@ impl JobRunner for RecipeRunner {
             job_id: job.id,
             attempt: job.attempts,
             publish: &publish,
+            shared_cache: &shared_cache,
             recorded_epochs: job.epochs.len() as u32,
             reporter,
         };
@@ -96,6 +101,7 @@ impl JobRunner for RecipeRunner {
             .and_then(|p| p.to_str())
             .ok_or_else(|| anyhow::anyhow!("model artifact {} has no folder", trained.artifact))?;
         retrying(&self.runtime, || self.artifacts.publish(folder))?;
+        self.trim_models(folder);
         Ok(ModelRecord {
             id: trained.id,
             recipe: trained.config.recipe.clone(),
@@ -162,14 +168,51 @@ impl RecipeRunner {
         retrying(&self.runtime, || self.artifacts.fetch(rel)).map_err(TrainError::Other)
     }
 
+    /// Bound this machine's model copies (a failure costs disk space, not the job).
+    fn trim_models(&self, folder: &str) {
+        if let Err(error) = self.artifacts.trim_models(folder) {
+            tracing::warn!(%error, "cannot remove older local model copies");
+        }
+    }
+
     fn load_registered(&self, id: Uuid) -> Result<(Classifier, ModelConfig), TrainError> {
         let record = self
             .runtime
             .block_on(self.store.model(id))
             .map_err(|e| TrainError::Other(e.into()))?
             .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
-        self.fetch(&crate::model::saved::model_folder(id))?;
-        Ok(load_record(&self.data_dir, &record, &self.base)?)
+        let folder = crate::model::saved::model_folder(id);
+        self.fetch(&folder)?;
+        let loaded = load_record(&self.data_dir, &record, &self.base)?;
+        self.trim_models(&folder);
+        Ok(loaded)
+    }
+}
+
+/// Cache entries shared through the artifact store (nothing to share without one).
+struct StoreCache<'a> {
+    artifacts: &'a SharedArtifacts,
+    runtime: &'a Handle,
+}
+
+impl SharedCache for StoreCache<'_> {
+    fn fetch(&self, files: &[String]) -> usize {
+        match self.runtime.block_on(self.artifacts.fetch_files(files)) {
+            Ok(came) => came,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot fetch shared cache entries"
+                );
+                0
+            }
+        }
+    }
+
+    fn share(&self, files: &[String]) {
+        if let Err(error) = self.runtime.block_on(self.artifacts.publish_files(files)) {
+            tracing::warn!(error = format!("{error:#}"), "cannot share cache entries");
+        }
     }
 }
 

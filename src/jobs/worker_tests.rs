@@ -8,6 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::JobStatus;
 use crate::model::head::HeadConfig;
 use crate::model::{ModelConfig, Preprocessing};
 use crate::store::{NewJob, SqliteStore};

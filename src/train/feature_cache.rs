@@ -4,7 +4,8 @@
 //! Key: SHA-256 of the file's bytes + the weights' SHA-256 + preprocessing + precision +
 //! image size + resize filter — everything the output depends on. One file per image under
 //! `<data>/cache/features/<config>/<ab>/<hash>.f32`: raw little-endian floats, written to
-//! a temp file and renamed, and checked for length on read (a bad entry is a miss).
+//! a temp file and renamed, and checked for length on read (a bad entry is a miss). With a
+//! shared artifact store, entries are shared between machines by that same relative path.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,8 @@ use crate::model::Precision;
 
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
+    data_dir: PathBuf,
+    /// `cache/features/<config>`, relative to the data dir.
     dir: PathBuf,
     /// Floats per entry (C·H·W of the base's output).
     width: usize,
@@ -28,8 +31,10 @@ pub struct CacheStats {
 }
 
 pub fn cache_root(data_dir: &Path) -> PathBuf {
-    data_dir.join("cache").join("features")
+    data_dir.join(ROOT)
 }
+
+const ROOT: &str = "cache/features";
 
 impl FeatureCache {
     pub fn new(
@@ -48,7 +53,8 @@ impl FeatureCache {
         )
         .to_ascii_lowercase();
         Self {
-            dir: cache_root(data_dir).join(config),
+            data_dir: data_dir.to_owned(),
+            dir: Path::new(ROOT).join(config),
             width,
         }
     }
@@ -58,8 +64,14 @@ impl FeatureCache {
         hex::encode(Sha256::digest(bytes))
     }
 
+    /// The entry's file, relative to the data dir (as other machines share it).
+    pub fn relative(&self, key: &str) -> String {
+        let file = self.dir.join(&key[..2]).join(format!("{key}.f32"));
+        file.to_string_lossy().into_owned()
+    }
+
     fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(&key[..2]).join(format!("{key}.f32"))
+        self.data_dir.join(self.relative(key))
     }
 
     /// The cached features for `key`, if present and whole.
@@ -71,8 +83,9 @@ impl FeatureCache {
         Some(crate::tensor_io::f32s_from_le_bytes(&bytes))
     }
 
-    /// Store features for `key` (atomically; errors only cost a future miss).
-    pub fn put(&self, key: &str, features: &[f32]) {
+    /// Store features for `key` (atomically; errors only cost a future miss). Answers
+    /// whether the entry was written.
+    pub fn put(&self, key: &str, features: &[f32]) -> bool {
         let path = self.path(key);
         let result = (|| -> std::io::Result<()> {
             let dir = path.parent().expect("cache path has a parent");
@@ -83,9 +96,10 @@ impl FeatureCache {
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
         })();
-        if let Err(error) = result {
+        if let Err(error) = &result {
             tracing::warn!(%error, path = %path.display(), "could not write a feature-cache entry");
         }
+        result.is_ok()
     }
 }
 
@@ -146,7 +160,7 @@ mod tests {
         let bf16 = new("rgb01", Precision::Bf16);
         let key = FeatureCache::key(b"photo bytes");
         assert_eq!(cache.get(&key), None);
-        cache.put(&key, &[1.0, -2.5, 3.0]);
+        assert!(cache.put(&key, &[1.0, -2.5, 3.0]));
         assert_eq!(cache.get(&key), Some(vec![1.0, -2.5, 3.0]));
         assert_eq!(
             other.get(&key),

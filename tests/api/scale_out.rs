@@ -514,6 +514,8 @@ async fn artifacts_move_between_machines_through_object_storage() {
         .await;
     let job = a.wait_for(&features, LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");
+    let images = job["result"]["cache"]["computed"].clone();
+    assert!(images.as_u64().unwrap() > 0, "{job}");
     let train = a
         .queue(json!({"kind": "train", "dataset": "uploaded", "features": features, "epochs": 3}))
         .await;
@@ -548,6 +550,23 @@ async fn artifacts_move_between_machines_through_object_storage() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(epochs_of(&job), [1, 2, 3]);
     wait_for_line(&cluster.workers[2].log, "resuming from checkpoint").await;
+
+    // Another machine extracting the same photos finds every feature w1 shared.
+    let node = &mut cluster.workers[0];
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    cluster.add_worker("w4", &["--kinds", "extract_features"]);
+    let again = b
+        .queue(json!({"kind": "extract_features", "dataset": "uploaded"}))
+        .await;
+    let job = b.wait_for(&again, LIMIT).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let cache = &job["result"]["cache"];
+    assert_eq!(
+        (&cache["shared_hits"], &cache["computed"]),
+        (&images, &json!(0)),
+        "{job}"
+    );
 
     // Deleted through A: B answers 404.
     delete_model(&a, &model).await;

@@ -109,6 +109,8 @@ pub async fn predict(
             anyhow::anyhow!("model {} is registered but its files are missing", model.id).into(),
         );
     }
+    let artifacts = state.artifacts.clone();
+    tokio::task::spawn_blocking(move || artifacts.trim_models(&folder)).await??;
     let config: ModelConfig = serde_json::from_value(model.config.clone())?;
     let spec = ImageSpec {
         size: config.image_size,

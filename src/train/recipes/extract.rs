@@ -1,4 +1,5 @@
-//! Recipe 1, step 1: conv-base features for every split, through the feature cache.
+//! Recipe 1, step 1: conv-base features for every split, through the feature cache (this
+//! machine's, then what other machines shared through the artifact store).
 
 use std::time::Instant;
 
@@ -51,7 +52,8 @@ pub fn extract_features(
     );
     let total: usize = dataset.splits.values().map(|s| s.samples.len()).sum();
     let mut done = 0usize;
-    let (mut cached, mut computed) = (0usize, 0usize);
+    // Cache hits (`shared` of them fetched from other machines), and images computed.
+    let (mut cached, mut shared, mut computed) = (0usize, 0usize, 0usize);
     let mut splits = serde_json::Map::new();
     let mut skipped_files = Vec::new();
     for (split, data) in &dataset.splits {
@@ -92,9 +94,26 @@ pub fn extract_features(
             }
             ctx.reporter.progress(done as u64, total as u64, "images");
         }
-        let misses: Vec<usize> = (0..data.samples.len())
+        let mut misses: Vec<usize> = (0..data.samples.len())
             .filter(|&i| slots[i].is_none() && keys[i].is_some())
             .collect();
+        // Then among what other machines computed and shared.
+        let wanted: Vec<String> = misses
+            .iter()
+            .filter_map(|&i| keys[i].as_deref().map(|key| cache.relative(key)))
+            .collect();
+        if !wanted.is_empty() && ctx.shared_cache.fetch(&wanted) > 0 {
+            misses.retain(|&i| {
+                slots[i] = keys[i].as_deref().and_then(|key| cache.get(key));
+                slots[i].is_none()
+            });
+            let came = wanted.len() - misses.len();
+            cached += came;
+            shared += came;
+            done += came;
+            ctx.reporter.progress(done as u64, total as u64, "images");
+        }
+        let mut computed_here = Vec::with_capacity(misses.len());
         let paths = misses
             .iter()
             .map(|&i| data.samples[i].path.clone())
@@ -106,7 +125,9 @@ pub fn extract_features(
                 for (row, &j) in y.chunks_exact(width).zip(&batch.indices) {
                     let i = misses[j];
                     if let Some(key) = &keys[i] {
-                        cache.put(key, row);
+                        if cache.put(key, row) {
+                            computed_here.push(cache.relative(key));
+                        }
                     }
                     slots[i] = Some(row.to_vec());
                 }
@@ -116,6 +137,7 @@ pub fn extract_features(
             bad.extend(batch.bad);
             ctx.reporter.progress(done as u64, total as u64, "images");
         }
+        ctx.shared_cache.share(&computed_here);
         note_bad(&mut skipped_files, &bad);
         let mut features = Vec::with_capacity(data.samples.len() * width);
         let mut labels = Vec::with_capacity(data.samples.len());
@@ -156,7 +178,7 @@ pub fn extract_features(
             "splits": splits,
             "classes": dataset.classes(),
             "skipped_files": skipped_files,
-            "cache": {"hits": cached, "computed": computed},
+            "cache": {"hits": cached, "shared_hits": shared, "computed": computed},
             "seconds": started.elapsed().as_secs_f64(),
         }),
         model: None,

@@ -45,9 +45,20 @@ pub struct Context<'a> {
     /// Make an artifact folder (relative to the data dir) durable beyond this machine, for
     /// a worker elsewhere that resumes or continues this job's work.
     pub publish: &'a dyn Fn(&str) -> anyhow::Result<()>,
+    /// Cache entries other machines may share: see [`SharedCache`].
+    pub shared_cache: &'a dyn SharedCache,
     /// Epochs this job recorded before (a job resumed after a restart).
     pub recorded_epochs: u32,
     pub reporter: &'a mut dyn Reporter,
+}
+
+/// Entries of a cache (files relative to the data dir) shared with other machines, best
+/// effort: a failure is logged and costs recomputing, never the job.
+pub trait SharedCache {
+    /// Bring those of `files` another machine shared; answers how many came.
+    fn fetch(&self, files: &[String]) -> usize;
+    /// Offer `files` to other machines.
+    fn share(&self, files: &[String]);
 }
 
 impl Context<'_> {

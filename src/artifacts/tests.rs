@@ -82,3 +82,76 @@ async fn without_a_url_the_data_dir_is_the_store() {
     assert!(!artifacts.fetch("features/k").await.unwrap());
     assert!(Artifacts::open(Some("ftp://x"), data.path()).is_err());
 }
+
+#[tokio::test]
+async fn single_files_are_shared_and_those_the_store_lacks_are_skipped() {
+    let shared = tempfile::tempdir().unwrap();
+    for url in stores(shared.path()) {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let writer = Artifacts::open(Some(&url), one.path()).unwrap();
+        let reader = Artifacts::open(Some(&url), two.path()).unwrap();
+        let names: Vec<String> = (0..40)
+            .map(|n| format!("cache/c/{:02}/{n}.f32", n % 7))
+            .collect();
+        for (n, name) in names.iter().enumerate() {
+            let path = one.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, vec![n as u8; 100 + n]).unwrap();
+        }
+        writer.publish_files(&names[..30]).await.unwrap();
+        // The reader has one of them already: it is not fetched again.
+        let own = two.path().join(&names[0]);
+        std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+        std::fs::write(&own, b"mine").unwrap();
+        assert_eq!(reader.fetch_files(&names).await.unwrap(), 29, "{url}");
+        assert_eq!(std::fs::read(&own).unwrap(), b"mine");
+        for (n, name) in names.iter().enumerate().skip(1) {
+            let fetched = std::fs::read(two.path().join(name)).ok();
+            let expected = (n < 30).then(|| vec![n as u8; 100 + n]);
+            assert_eq!(fetched, expected, "{name} from {url}");
+        }
+        // A file that is not there is an error to publish.
+        assert!(writer
+            .publish_files(&["cache/none.f32".into()])
+            .await
+            .is_err());
+    }
+    let data = tempfile::tempdir().unwrap();
+    let local = Artifacts::open(None, data.path()).unwrap();
+    assert_eq!(local.fetch_files(&["a".into()]).await.unwrap(), 0);
+}
+
+#[test]
+fn a_machine_keeps_its_most_recent_model_copies_only_when_the_store_has_them_all() {
+    let (shared, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let make = |n: usize| {
+        let dir = data.path().join(format!("models/m{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.safetensors"), b"w").unwrap();
+        // Distinct times, oldest first.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (0..5).for_each(make);
+    let present = || {
+        let mut names: Vec<String> = std::fs::read_dir(data.path().join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    // The data dir alone is the only copy: nothing goes.
+    let alone = Artifacts::open(None, data.path())
+        .unwrap()
+        .keeping_models(2);
+    assert_eq!(alone.trim_models("models/m1").unwrap(), 0);
+    assert_eq!(present().len(), 5);
+    let url = format!("file://{}", shared.path().display());
+    let cached = Artifacts::open(Some(&url), data.path())
+        .unwrap()
+        .keeping_models(3);
+    // m1, just used, and the two newest stay.
+    assert_eq!(cached.trim_models("models/m1").unwrap(), 2);
+    assert_eq!(present(), ["m1", "m3", "m4"]);
+    assert_eq!(cached.trim_models("models/m4").unwrap(), 0);
+}

@@ -11,6 +11,8 @@
 //! fetching downloads the folder into a temporary one beside it and renames it into place,
 //! so a half-fetched artifact is never seen. Artifacts are immutable once published, except
 //! a checkpoint attempt's, which its own (fenced) worker overwrites epoch after epoch.
+//! Entries of the feature cache are single files, shared one by one and best effort
+//! (`publish_files`, `fetch_files`): a miss costs a forward pass, not a wrong answer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,11 +26,18 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, PutPayload};
 
+mod cache_entries;
+mod model_copies;
+
+pub use model_copies::DEFAULT_LOCAL_MODELS;
+
 pub type SharedArtifacts = Arc<Artifacts>;
 
 pub struct Artifacts {
     data_dir: PathBuf,
     remote: Option<Remote>,
+    /// Model folders kept on this machine when the store has them all.
+    local_models: usize,
 }
 
 struct Remote {
@@ -44,6 +53,7 @@ impl Artifacts {
         Self {
             data_dir: data_dir.to_owned(),
             remote: None,
+            local_models: DEFAULT_LOCAL_MODELS as usize,
         }
     }
 
@@ -86,6 +96,7 @@ impl Artifacts {
                 prefix: Key::from(prefix.trim_matches('/')),
                 url: url.to_owned(),
             }),
+            local_models: DEFAULT_LOCAL_MODELS as usize,
         })
     }
 
@@ -277,5 +288,4 @@ fn files_under(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 #[cfg(test)]
-#[path = "artifacts_tests.rs"]
 mod tests;
