@@ -8,38 +8,17 @@ started_at - created_at, both stamped by the store; POST → running and POST �
 as the client sees them), then JOBS queued at once (throughput). On postgres-2, a training
 job's worker is killed mid-epoch: kill → claimed again, and how much work was redone.
 """
-import json, os, signal, socket, statistics, subprocess, sys, tempfile, time
+import json, os, signal, statistics, subprocess, sys, tempfile, time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+from cluster import call, database, port, wait_ready
 
 BIN = os.environ.get("VGGSERVE_BIN", "target/release/vggserve")
 SHARED = Path(os.environ["VGGSERVE_SHARED"]).resolve()
 JOBS = int(os.environ.get("JOBS", "20"))
 LEASE = os.environ.get("LEASE", "5")
-ADMIN = os.environ["VGGSERVE_TEST_POSTGRES_URL"]
-
-
-def port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def call(method, url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read() or b"null")
-
-
-def wait_ready(url, proc, log):
-    for _ in range(300):
-        try:
-            call("GET", url + "/readyz"); return
-        except Exception:
-            if proc.poll() is not None:
-                sys.exit(f"process exited; log: {Path(log).read_text()[-2000:]}")
-            time.sleep(0.1)
-    sys.exit("not ready")
 
 
 class Cluster:
@@ -163,12 +142,6 @@ def failover(c):
             "epochs_in_the_end": [e["epoch"] for e in j["epochs"]], "status": j["status"], "attempts": j["attempts"]}
 
 
-def database():
-    name = f"bench_{int(time.time() * 1000)}"
-    subprocess.run(["psql", ADMIN, "-qc", f"CREATE DATABASE {name}"], check=True)
-    return ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
 def main(out):
     results = {"date": time.strftime("%Y-%m-%d"), "jobs": JOBS, "cpu": next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
                "cores": os.cpu_count()}
@@ -187,4 +160,5 @@ def main(out):
     Path(out).write_text(json.dumps(results, indent=2))
 
 
-main(sys.argv[1])
+if __name__ == "__main__":
+    main(sys.argv[1])

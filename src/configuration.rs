@@ -16,8 +16,9 @@ use crate::model::{ConvBase, Precision, Preprocessing};
 /// Where state lives: the same flags for `serve` and `worker`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StorageArgs {
-    /// Where artifacts (features, models, checkpoints) live, and the SQLite database by
-    /// default. Processes sharing a PostgreSQL database share this folder too.
+    /// Where artifacts (features, models, checkpoints, the feature cache) live, and the
+    /// SQLite database by default. Processes sharing a database share this folder too,
+    /// unless --artifacts-url names a store: then it is this machine's copies.
     #[arg(long, env = "VGGSERVE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Folder of datasets in flow_from_directory layout: <name>/<split>/<class>/<image>.
@@ -28,8 +29,8 @@ pub struct StorageArgs {
     /// API replicas and workers on several machines share.
     #[arg(long, env = "VGGSERVE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Where models, checkpoints and extracted features are published for processes on
-    /// other machines: s3://BUCKET[/PREFIX] (credentials and region from the standard
+    /// Where models, checkpoints, extracted features, feature-cache entries and uploaded
+    /// datasets are published for processes on other machines: s3://BUCKET[/PREFIX] (credentials and region from the standard
     /// AWS_* variables, AWS_ENDPOINT_URL for S3-compatible servers) or file:///SHARED/PATH.
     /// Unset: the data dir alone.
     #[arg(long, env = "VGGSERVE_ARTIFACTS_URL")]
@@ -211,7 +212,7 @@ pub struct Settings {
     #[arg(long, env = "VGGSERVE_PREDICT_MAX_WAIT_MS", default_value_t = 5)]
     pub predict_max_wait_ms: u64,
     /// Live SSE streams (GET /v1/jobs/{id}/events) one job may have at once (429 beyond).
-    #[arg(long, env = "VGGSERVE_MAX_SSE_SUBSCRIBERS_PER_JOB", default_value_t = crate::artifacts::DEFAULT_LOCAL_MODELS,
+    #[arg(long, env = "VGGSERVE_MAX_SSE_SUBSCRIBERS_PER_JOB", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sse_subscribers_per_job: u32,
     /// Bearer token every API route requires (all but /healthz, /readyz, /metrics,

@@ -58,6 +58,16 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, message)
     }
 
+    /// A service this one depends on (the database, the artifact store) did not answer:
+    /// log the cause, answer 503 without it.
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "storage unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage is unavailable; try again shortly (see the server log)",
+        )
+    }
+
     /// Log the cause, answer 500 without it.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");

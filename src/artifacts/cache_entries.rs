@@ -8,10 +8,7 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use object_store::PutPayload;
 
-use super::Artifacts;
-
-/// Single files (cache entries) moved at once.
-const CONCURRENT: usize = 16;
+use super::{Artifacts, CONCURRENT};
 
 impl Artifacts {
     /// Download those of `files` (paths relative to the data dir) that this machine lacks

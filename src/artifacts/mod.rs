@@ -7,16 +7,16 @@
 //! `object_store` crate's (`AmazonS3`, `LocalFileSystem`).
 //!
 //! An artifact is a folder under the data dir named by its relative path (`models/<id>`,
-//! `checkpoints/<job>/attempt-<n>`, `features/<job>`). Publishing uploads every file in it;
-//! fetching downloads the folder into a temporary one beside it and renames it into place,
-//! so a half-fetched artifact is never seen. Artifacts are immutable once published, except
+//! `checkpoints/<job>/attempt-<n>`, `features/<job>`, `dataset-versions/<version>`):
+//! published and fetched whole (`folders`). Artifacts are immutable once published, except
 //! a checkpoint attempt's, which its own (fenced) worker overwrites epoch after epoch.
 //! Entries of the feature cache are single files, shared one by one and best effort
-//! (`publish_files`, `fetch_files`): a miss costs a forward pass, not a wrong answer.
+//! (`cache_entries`): a miss costs a forward pass, not a wrong answer. Copies of models
+//! fetched from the store are a bounded cache (`model_copies`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -24,22 +24,33 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, PutPayload};
+use object_store::ObjectStore;
 
 mod cache_entries;
+mod folders;
 mod model_copies;
 
 pub use model_copies::DEFAULT_LOCAL_MODELS;
 
 pub type SharedArtifacts = Arc<Artifacts>;
 
+/// Files moved at once, up or down.
+const CONCURRENT: usize = 16;
+
 pub struct Artifacts {
     data_dir: PathBuf,
     remote: Option<Remote>,
     /// Model folders kept on this machine when the store has them all.
     local_models: usize,
+    /// Folders being fetched, one lock each: a second request for one waits for the first
+    /// download instead of starting its own.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Model folders in use here (being loaded, or written and not yet published): never
+    /// removed to bound the copies.
+    pinned: Arc<Mutex<HashMap<String, usize>>>,
 }
 
+#[derive(Clone)]
 struct Remote {
     store: Arc<dyn ObjectStore>,
     prefix: Key,
@@ -54,6 +65,8 @@ impl Artifacts {
             data_dir: data_dir.to_owned(),
             remote: None,
             local_models: DEFAULT_LOCAL_MODELS as usize,
+            fetching: Mutex::default(),
+            pinned: Arc::default(),
         }
     }
 
@@ -90,13 +103,12 @@ impl Artifacts {
                 anyhow::bail!("--artifacts-url must start with s3:// or file://, got {url:?}");
             };
         Ok(Self {
-            data_dir: data_dir.to_owned(),
             remote: Some(Remote {
                 store,
                 prefix: Key::from(prefix.trim_matches('/')),
                 url: url.to_owned(),
             }),
-            local_models: DEFAULT_LOCAL_MODELS as usize,
+            ..Self::local(data_dir)
         })
     }
 
@@ -115,93 +127,6 @@ impl Artifacts {
                 .with_context(|| format!("listing {}", remote.url))?;
         }
         Ok(())
-    }
-
-    /// Upload every file of the artifact folder `rel` (a missing folder is an error).
-    pub async fn publish(&self, rel: &str) -> anyhow::Result<()> {
-        let Some(remote) = &self.remote else {
-            return Ok(());
-        };
-        let root = self.data_dir.join(rel);
-        let mut files =
-            files_under(&root).with_context(|| format!("reading {}", root.display()))?;
-        anyhow::ensure!(!files.is_empty(), "artifact {} is empty", root.display());
-        // The JSON that says a folder is complete (a checkpoint's `checkpoint.json`, a
-        // model's `config.json`) goes last: a reader never finds it beside older weights.
-        files.sort_by_key(|f| f.extension().is_some_and(|e| e == "json"));
-        for file in files {
-            let relative = file
-                .strip_prefix(&self.data_dir)?
-                .to_string_lossy()
-                .into_owned();
-            let bytes = tokio::fs::read(&file)
-                .await
-                .with_context(|| format!("reading {}", file.display()))?;
-            remote
-                .store
-                .put(&remote.key(&relative), PutPayload::from(bytes))
-                .await
-                .with_context(|| format!("uploading {relative} to {}", remote.url))?;
-        }
-        Ok(())
-    }
-
-    /// Make the artifact folder `rel` present locally, downloading it if it is not;
-    /// answers whether it is there now (false: the store has no such artifact either).
-    pub async fn fetch(&self, rel: &str) -> anyhow::Result<bool> {
-        let local = self.data_dir.join(rel);
-        if local.is_dir() || local.is_file() {
-            return Ok(true);
-        }
-        let Some(remote) = &self.remote else {
-            return Ok(false);
-        };
-        let objects: Vec<_> = remote
-            .store
-            .list(Some(&remote.key(rel)))
-            .try_collect()
-            .await
-            .with_context(|| format!("listing {rel} in {}", remote.url))?;
-        if objects.is_empty() {
-            return Ok(false);
-        }
-        let parent = local.parent().context("an artifact has a parent folder")?;
-        std::fs::create_dir_all(parent)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".fetching-")
-            .tempdir_in(parent)?;
-        let base = remote.key(rel);
-        for object in objects {
-            let inner: Vec<_> = object
-                .location
-                .prefix_match(&base)
-                .context("a listed object is under its prefix")?
-                .map(|part| part.as_ref().to_owned())
-                .collect();
-            let target = inner
-                .iter()
-                .fold(staging.path().to_owned(), |p, s| p.join(s));
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let bytes = remote
-                .store
-                .get(&object.location)
-                .await?
-                .bytes()
-                .await
-                .with_context(|| format!("downloading {} from {}", object.location, remote.url))?;
-            tokio::fs::write(&target, &bytes).await?;
-        }
-        match std::fs::rename(staging.path(), &local) {
-            Ok(()) => {
-                let _ = staging.keep();
-                Ok(true)
-            }
-            // Fetched meanwhile by another task of this process: theirs is as good.
-            Err(_) if local.is_dir() => Ok(true),
-            Err(error) => Err(error).with_context(|| format!("placing {}", local.display())),
-        }
     }
 
     /// Whether the artifact exists locally or in the store.
@@ -234,7 +159,7 @@ impl Artifacts {
                 continue;
             };
             let newest = folders
-                .entry(name.as_ref().to_owned())
+                .entry(folders::decoded(name.as_ref())?)
                 .or_insert(object.last_modified);
             *newest = (*newest).max(object.last_modified);
         }
@@ -264,27 +189,6 @@ impl Remote {
         parts.extend(rel.split('/').filter(|s| !s.is_empty()).map(str::to_owned));
         Key::from_iter(parts)
     }
-}
-
-/// Every regular file under `root` (or `root` itself if it is one).
-fn files_under(root: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if root.is_file() {
-        return Ok(vec![root.to_owned()]);
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -1,42 +1,133 @@
-//! How many model folders a machine keeps: with a shared store every model is there, so
-//! the copies an API replica fetches to predict, or a worker trains or fine-tunes from, are
-//! a cache, bounded by `--local-models` (the most recent kept). Without a store the data
-//! dir is the only copy and nothing is removed.
+//! How many model folders a machine keeps: with a shared store, the copies an API replica
+//! fetches to predict, or a worker fetches to fine-tune or evaluate, and the models a
+//! worker trained once they are published, are a cache bounded by `--local-models`. A
+//! folder may go only if it carries the `.in-store` mark (written when it was fetched, or
+//! published from here; its time is its last use) and nothing here holds a [`Pin`] on it:
+//! a model being loaded, or written and not yet published, stays, and so does every model
+//! of a data dir that predates the store. Without a store nothing is ever removed.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use super::Artifacts;
 
-/// Model folders a machine keeps by default when the store has them all.
 pub const DEFAULT_LOCAL_MODELS: u32 = 16;
 
+/// The mark of a model folder whose files are in the store.
+const IN_STORE: &str = ".in-store";
+
+/// A use younger than this is not written down again (a busy model is not touched on
+/// every request).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+type Pins = Arc<Mutex<HashMap<String, usize>>>;
+
+/// Holds a model folder on this machine while it lives.
+pub struct Pin {
+    pins: Pins,
+    rel: String,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = pins.get_mut(&self.rel) {
+            *count -= 1;
+            if *count == 0 {
+                pins.remove(&self.rel);
+            }
+        }
+    }
+}
+
 impl Artifacts {
-    /// Keep at most `n` model folders on this machine (see [`Artifacts::trim_models`]).
+    /// Keep at most `n` model folders on this machine (see the module's note).
     pub fn keeping_models(mut self, n: usize) -> Self {
         self.local_models = n.max(1);
         self
     }
 
-    /// After the model folder `rel` (`models/<id>`) was fetched or written here: keep the
-    /// most recent `--local-models` model folders on this machine, `rel` among them, and
-    /// remove the others (the store keeps every one; they are fetched again when needed).
-    /// Nothing without a store, where the data dir is the only copy. Answers how many went.
-    pub fn trim_models(&self, rel: &str) -> std::io::Result<usize> {
-        if self.remote.is_none() {
-            return Ok(0);
+    /// Hold the model folder `rel` here until the guard drops.
+    pub fn pin(&self, rel: &str) -> Pin {
+        let mut pins = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        *pins.entry(rel.to_owned()).or_default() += 1;
+        Pin {
+            pins: self.pinned.clone(),
+            rel: rel.to_owned(),
         }
+    }
+
+    /// The model folder `rel` (`models/<id>`), here or fetched from the store, held while
+    /// the guard lives; `None` if the store lacks it too. Older copies beyond
+    /// `--local-models` go (a failure to remove one is logged: it costs disk, not the call).
+    pub async fn fetch_model(&self, rel: &str) -> anyhow::Result<Option<Pin>> {
+        let pin = self.pin(rel);
+        let was_here = self.data_dir.join(rel).exists();
+        if !self.fetch(rel).await? {
+            return Ok(None);
+        }
+        if self.remote.is_some() {
+            let mark = self.data_dir.join(rel).join(IN_STORE);
+            if !was_here || mark.exists() {
+                self.mark_used(&mark);
+                self.trim_logged(rel);
+            }
+        }
+        Ok(Some(pin))
+    }
+
+    /// The model folder `rel`, written here, is now in the store: it may go like a fetched
+    /// one, later.
+    pub fn published_model(&self, rel: &str) {
+        if self.remote.is_some() {
+            self.mark_used(&self.data_dir.join(rel).join(IN_STORE));
+            self.trim_logged(rel);
+        }
+    }
+
+    fn mark_used(&self, mark: &Path) {
+        let recent = std::fs::metadata(mark)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < TOUCH_EVERY));
+        if !recent {
+            if let Err(error) = std::fs::write(mark, b"") {
+                tracing::warn!(%error, mark = %mark.display(), "cannot mark a model copy");
+            }
+        }
+    }
+
+    fn trim_logged(&self, rel: &str) {
+        if let Err(error) = self.trim_models(rel) {
+            tracing::warn!(%error, "cannot remove older local model copies");
+        }
+    }
+
+    /// Remove the least recently used marked, unpinned model folders beside `rel` beyond
+    /// `--local-models` (counting `rel`); answers how many went.
+    pub(super) fn trim_models(&self, rel: &str) -> std::io::Result<usize> {
         let keep = self.data_dir.join(rel);
         let Some(parent) = keep.parent() else {
             return Ok(0);
         };
-        let mut folders: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(parent)?
+        let pinned: Vec<PathBuf> = {
+            let pins = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            pins.keys().map(|p| self.data_dir.join(p)).collect()
+        };
+        let mut folders: Vec<(SystemTime, PathBuf)> = std::fs::read_dir(parent)?
             .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .filter(|e| e.path() != keep)
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .map(|e| e.path())
+            .filter(|path| *path != keep && !pinned.contains(path))
+            .filter_map(|path| {
+                let used = std::fs::metadata(path.join(IN_STORE))
+                    .ok()?
+                    .modified()
+                    .ok()?;
+                Some((used, path))
+            })
             .collect();
-        folders.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        folders.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
         let mut removed = 0;
         for (_, folder) in folders.iter().skip(self.local_models.saturating_sub(1)) {
             match std::fs::remove_dir_all(folder) {

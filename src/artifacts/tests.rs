@@ -121,37 +121,98 @@ async fn single_files_are_shared_and_those_the_store_lacks_are_skipped() {
     assert_eq!(local.fetch_files(&["a".into()]).await.unwrap(), 0);
 }
 
-#[test]
-fn a_machine_keeps_its_most_recent_model_copies_only_when_the_store_has_them_all() {
-    let (shared, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let make = |n: usize| {
-        let dir = data.path().join(format!("models/m{n}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("model.safetensors"), b"w").unwrap();
-        // Distinct times, oldest first.
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    (0..5).for_each(make);
-    let present = || {
-        let mut names: Vec<String> = std::fs::read_dir(data.path().join("models"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    };
-    // The data dir alone is the only copy: nothing goes.
-    let alone = Artifacts::open(None, data.path())
+async fn fetch(artifacts: &Artifacts, n: usize) -> Option<model_copies::Pin> {
+    let folder = format!("models/m{n}");
+    artifacts.fetch_model(&folder).await.unwrap()
+}
+
+/// The model folders present under `data`, sorted.
+fn models_in(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data.join("models"))
         .unwrap()
-        .keeping_models(2);
-    assert_eq!(alone.trim_models("models/m1").unwrap(), 0);
-    assert_eq!(present().len(), 5);
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_machine_keeps_its_most_recently_used_model_copies_and_never_one_in_use() {
+    let (shared, one, two) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let url = format!("file://{}", shared.path().display());
-    let cached = Artifacts::open(Some(&url), data.path())
+    let trainer = Artifacts::open(Some(&url), one.path()).unwrap();
+    let replica = Artifacts::open(Some(&url), two.path())
         .unwrap()
         .keeping_models(3);
-    // m1, just used, and the two newest stay.
-    assert_eq!(cached.trim_models("models/m1").unwrap(), 2);
-    assert_eq!(present(), ["m1", "m3", "m4"]);
-    assert_eq!(cached.trim_models("models/m4").unwrap(), 0);
+    let write = |data: &Path, name: &str| {
+        let dir = data.join("models").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.safetensors"), name).unwrap();
+    };
+    for n in 0..5 {
+        write(one.path(), &format!("m{n}"));
+        trainer.publish(&format!("models/m{n}")).await.unwrap();
+    }
+    // A model of this machine's own that is not in the store: never removed.
+    write(two.path(), "mine");
+    for n in 0..4 {
+        assert!(fetch(&replica, n).await.is_some());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(models_in(two.path()), ["m1", "m2", "m3", "mine"]);
+    // m1 in use while m4 arrives: it stays, beyond the bound.
+    let held = fetch(&replica, 1).await.unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(fetch(&replica, 4).await.is_some());
+    assert_eq!(models_in(two.path()), ["m1", "m2", "m3", "m4", "mine"]);
+    drop(held);
+    assert!(fetch(&replica, 4).await.is_some());
+    assert_eq!(models_in(two.path()), ["m2", "m3", "m4", "mine"]);
+    assert_eq!(
+        std::fs::read(two.path().join("models/m2/model.safetensors")).unwrap(),
+        b"m2"
+    );
+    assert!(replica.fetch_model("models/none").await.unwrap().is_none());
+
+    // Without a store the data dir is the only copy: nothing goes.
+    let alone = Artifacts::open(None, one.path()).unwrap().keeping_models(1);
+    assert!(alone.fetch_model("models/m0").await.unwrap().is_some());
+    alone.published_model("models/m0");
+    assert_eq!(models_in(one.path()).len(), 5);
+}
+
+#[tokio::test]
+async fn names_object_storage_encodes_come_back_as_they_were() {
+    let shared = tempfile::tempdir().unwrap();
+    for url in stores(shared.path()) {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let writer = Artifacts::open(Some(&url), one.path()).unwrap();
+        let reader = Artifacts::open(Some(&url), two.path()).unwrap();
+        let names = ["C# [x]/a~1.jpg", "100% {b}/^q|\"<>.png", "plain/é ü.jpg"];
+        for name in names {
+            let path = one.path().join("d/v1").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, name).unwrap();
+        }
+        writer.publish("d/v1").await.unwrap();
+        assert!(reader.fetch("d/v1").await.unwrap(), "{url}");
+        for name in names {
+            let fetched = std::fs::read(two.path().join("d/v1").join(name));
+            assert_eq!(
+                fetched.ok().as_deref(),
+                Some(name.as_bytes()),
+                "{name} via {url}"
+            );
+        }
+        let folders = reader.folders("d").await.unwrap();
+        assert_eq!(folders.len(), 1);
+        assert_eq!(folders[0].0, "v1");
+    }
+    assert!(folders::decoded("a%2Fb").is_err());
+    assert!(folders::decoded("%2E%2E").is_err());
+    assert_eq!(folders::decoded("C%23%20x").unwrap(), "C# x");
 }

@@ -3,10 +3,11 @@
 //! Without a shared artifact store every dataset is a folder of the datasets dir, as it has
 //! always been. With one (`--artifacts-url`), a dataset uploaded over HTTP must reach every
 //! worker and replica: its files are published to the store under
-//! `datasets/<version>/<name>/`, then registered in the database (name → version, splits'
-//! classes and counts), and any machine that needs them fetches that version once into
-//! `<data-dir>/datasets/<version>/<name>/`. A registered name wins over a folder of the
-//! same name in the datasets dir; an upload refuses a name taken either way. Deleting a
+//! `dataset-versions/<version>/<name>/`, then registered in the database (name → version,
+//! splits' classes and counts), and any machine that needs them fetches that version once
+//! into `<data-dir>/dataset-versions/<version>/<name>/`. A registered name wins over a
+//! folder of the same name in the datasets dir (which shows again once the upload is
+//! deleted); an upload refuses a name taken either way. Deleting a
 //! registered dataset removes its record first (so every machine stops finding it at
 //! once), then its files; a later upload of the same name is a new version, so no machine
 //! serves the old files. What a crash leaves (files published, never registered; copies of
@@ -29,9 +30,13 @@ use crate::store::{SharedStore, StoreError};
 
 pub type SharedCatalog = Arc<Catalog>;
 
+/// Where registered datasets' versions live, in the store and in the data dir; not
+/// `datasets`, so that no one's `--datasets-dir` can be this folder by accident.
+const VERSIONS: &str = "dataset-versions";
+
 /// The artifact folder of a registered dataset's files, relative to the data dir.
 fn version_folder(version: Uuid) -> String {
-    format!("datasets/{version}")
+    format!("{VERSIONS}/{version}")
 }
 
 /// One split as `GET /v1/datasets` lists it.
@@ -88,8 +93,8 @@ impl Drop for Placement {
 
 pub struct Catalog {
     datasets_dir: PathBuf,
-    /// `<data-dir>/datasets`: with a shared store, uploads are staged here and registered
-    /// datasets are kept here by version.
+    /// `<data-dir>/dataset-versions`: with a shared store, uploads are staged here and
+    /// registered datasets are kept here by version.
     versions_dir: PathBuf,
     store: SharedStore,
     artifacts: SharedArtifacts,
@@ -104,7 +109,7 @@ impl Catalog {
     ) -> Self {
         Self {
             datasets_dir: datasets_dir.to_owned(),
-            versions_dir: data_dir.join("datasets"),
+            versions_dir: data_dir.join(VERSIONS),
             store,
             artifacts,
         }
@@ -215,29 +220,34 @@ impl Catalog {
             created_at: String::new(),
         };
         let folder = version_folder(version);
-        let registered = match self.artifacts.publish(&folder).await {
-            Ok(()) => self
-                .store
-                .insert_dataset(&record)
-                .await
-                .map_err(|e| match e {
-                    StoreError::Taken(name) => ImportError::Exists(name),
-                    other => io(other),
-                }),
-            Err(error) => Err(io(error)),
-        };
-        match registered {
-            Ok(()) => placement.registered = true,
-            Err(_) => {
+        self.artifacts.publish(&folder).await.map_err(io)?;
+        match self.store.insert_dataset(&record).await {
+            Ok(()) => {
+                placement.registered = true;
+                Ok(())
+            }
+            Err(StoreError::Taken(name)) => {
+                // Another replica's upload of the name won: this version's files go.
                 if let Err(error) = self.artifacts.remove(&folder).await {
                     tracing::warn!(
                         error = format!("{error:#}"),
                         "cannot remove a refused upload"
                     );
                 }
+                Err(ImportError::Exists(name))
+            }
+            Err(error) => {
+                // The insert may have committed with its answer lost: the record says.
+                if let Ok(Some(found)) = self.store.dataset(&record.name).await {
+                    if found.version == version {
+                        placement.registered = true;
+                        return Ok(());
+                    }
+                }
+                // Else its files stay for the sweep: removing them could race a commit.
+                Err(io(error))
             }
         }
-        registered
     }
 
     /// Delete dataset `name`: a registered one everywhere (record, stored files, this
@@ -255,8 +265,8 @@ impl Catalog {
                 .await
                 .map_err(io)?;
         };
-        // Gone for every machine with the record; files the store keeps after an error here
-        // are the sweep's.
+        // Gone for every machine with the record: the delete has happened, whatever follows.
+        // Files left by an error here are the sweep's.
         if let Err(error) = self.artifacts.remove(&version_folder(record.version)).await {
             tracing::warn!(
                 error = format!("{error:#}"),
@@ -264,10 +274,12 @@ impl Catalog {
             );
         }
         let local = self.versions_dir.join(record.version.to_string());
-        match tokio::fs::remove_dir_all(&local).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        if let Err(error) = tokio::fs::remove_dir_all(&local).await {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(%error, "cannot remove this machine's copy of a deleted dataset");
+            }
         }
+        Ok(())
     }
 
     /// Remove dataset versions that no record names and that are older than `grace` (an
@@ -287,10 +299,10 @@ impl Catalog {
         let known = |name: &str| Uuid::parse_str(name).is_ok_and(|v| registered.contains(&v));
         let cutoff = chrono::Utc::now() - grace;
         let mut removed = 0;
-        for (name, newest) in self.artifacts.folders("datasets").await? {
+        for (name, newest) in self.artifacts.folders(VERSIONS).await? {
             if !known(&name) && newest <= cutoff {
                 tracing::warn!(version = %name, "removing an unregistered dataset from the store");
-                self.artifacts.remove(&format!("datasets/{name}")).await?;
+                self.artifacts.remove(&format!("{VERSIONS}/{name}")).await?;
                 removed += 1;
             }
         }

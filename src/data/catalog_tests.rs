@@ -127,9 +127,25 @@ async fn an_upload_on_one_machine_is_listed_opened_and_deleted_on_another() {
         .collect();
     assert_eq!(names, [("local".to_owned(), 2), ("pets".to_owned(), 6)]);
 
-    // Deleted through B: gone for A at once, from the store and from B's disk.
+    // Deleted through B: gone for A at once (A's own folder of that name shows again), and
+    // from the store and B's disk.
     b.catalog.remove("pets").await.unwrap();
-    assert_eq!(a.catalog.folder("pets").await.unwrap(), a.datasets.path());
+    let pets: Vec<u64> = a
+        .catalog
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|d| d.name == "pets")
+        .map(|d| d.splits["train"].images)
+        .collect();
+    assert_eq!(pets, [2]);
+    assert!(b.catalog.list().await.unwrap().is_empty());
+    let found = b.catalog.folder("pets").await.unwrap();
+    assert!(matches!(
+        Dataset::open(&found, "pets"),
+        Err(dataset::DatasetError::NotFound(_))
+    ));
     assert!(
         files(shared.path()).is_empty(),
         "{:?}",
@@ -171,7 +187,7 @@ async fn the_sweep_removes_published_files_no_record_names() {
     let left: Vec<String> = a
         .catalog
         .artifacts
-        .folders("datasets")
+        .folders(VERSIONS)
         .await
         .unwrap()
         .into_iter()

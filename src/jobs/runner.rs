@@ -60,6 +60,7 @@ impl JobRunner for RecipeRunner {
         let shared_cache = StoreCache {
             artifacts: &self.artifacts,
             runtime: &self.runtime,
+            given_up: Default::default(),
         };
         let mut ctx = Context {
             base: &self.base,
@@ -101,7 +102,7 @@ impl JobRunner for RecipeRunner {
             .and_then(|p| p.to_str())
             .ok_or_else(|| anyhow::anyhow!("model artifact {} has no folder", trained.artifact))?;
         retrying(&self.runtime, || self.artifacts.publish(folder))?;
-        self.trim_models(folder);
+        self.artifacts.published_model(folder);
         Ok(ModelRecord {
             id: trained.id,
             recipe: trained.config.recipe.clone(),
@@ -168,13 +169,6 @@ impl RecipeRunner {
         retrying(&self.runtime, || self.artifacts.fetch(rel)).map_err(TrainError::Other)
     }
 
-    /// Bound this machine's model copies (a failure costs disk space, not the job).
-    fn trim_models(&self, folder: &str) {
-        if let Err(error) = self.artifacts.trim_models(folder) {
-            tracing::warn!(%error, "cannot remove older local model copies");
-        }
-    }
-
     fn load_registered(&self, id: Uuid) -> Result<(Classifier, ModelConfig), TrainError> {
         let record = self
             .runtime
@@ -182,37 +176,67 @@ impl RecipeRunner {
             .map_err(|e| TrainError::Other(e.into()))?
             .ok_or_else(|| TrainError::Invalid(format!("model {id} no longer exists")))?;
         let folder = crate::model::saved::model_folder(id);
-        self.fetch(&folder)?;
+        let held = retrying(&self.runtime, || self.artifacts.fetch_model(&folder))
+            .map_err(TrainError::Other)?
+            .ok_or_else(|| TrainError::Invalid(format!("model {id}'s files are missing")))?;
         let loaded = load_record(&self.data_dir, &record, &self.base)?;
-        self.trim_models(&folder);
+        drop(held);
         Ok(loaded)
     }
 }
 
-/// Cache entries shared through the artifact store (nothing to share without one).
+/// Cache entries shared through the artifact store (nothing to share without one). Best
+/// effort and bounded: each exchange gets `CACHE_EXCHANGE` at most, and after a failure the
+/// job stops trying (a store that is down costs it no more than one wait).
 struct StoreCache<'a> {
     artifacts: &'a SharedArtifacts,
     runtime: &'a Handle,
+    given_up: std::cell::Cell<bool>,
+}
+
+const CACHE_EXCHANGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl StoreCache<'_> {
+    fn exchange<T>(
+        &self,
+        what: &str,
+        operation: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> Option<T> {
+        if self.given_up.get() {
+            return None;
+        }
+        // The timer is made inside the runtime: this thread is not one of its own.
+        let outcome = self
+            .runtime
+            .block_on(async { tokio::time::timeout(CACHE_EXCHANGE, operation).await });
+        match outcome {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot {what}; going on without"
+                );
+                self.given_up.set(true);
+                None
+            }
+            Err(_) => {
+                tracing::warn!(limit = ?CACHE_EXCHANGE, "cannot {what} in time; going on without");
+                self.given_up.set(true);
+                None
+            }
+        }
+    }
 }
 
 impl SharedCache for StoreCache<'_> {
     fn fetch(&self, files: &[String]) -> usize {
-        match self.runtime.block_on(self.artifacts.fetch_files(files)) {
-            Ok(came) => came,
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "cannot fetch shared cache entries"
-                );
-                0
-            }
-        }
+        let fetched = self.artifacts.fetch_files(files);
+        self.exchange("fetch shared cache entries", fetched)
+            .unwrap_or(0)
     }
 
     fn share(&self, files: &[String]) {
-        if let Err(error) = self.runtime.block_on(self.artifacts.publish_files(files)) {
-            tracing::warn!(error = format!("{error:#}"), "cannot share cache entries");
-        }
+        self.exchange("share cache entries", self.artifacts.publish_files(files));
     }
 }
 

@@ -1,5 +1,6 @@
 //! Durable state behind one trait, [`Store`]: jobs (the queue, with leases), their epochs
-//! and events, and trained-model records. Everything above reaches storage only through
+//! and events, trained-model records, and the records of datasets uploaded to a shared
+//! artifact store. Everything above reaches storage only through
 //! `Arc<dyn Store>`: [`SqliteStore`] is the one-machine backend, [`PostgresStore`] the one
 //! several API replicas and workers share. [`open`] picks one from a database URL.
 //!

@@ -454,7 +454,7 @@ async fn a_database_restart_mid_run_loses_nothing_and_readiness_shows_it() {
 
 /// Each process with a data dir of its own, as on machines of their own, sharing only the
 /// database and an S3 bucket (the test SeaweedFS; skipped with a note without one). The
-/// dataset is uploaded to one replica; nothing of it is on the other machines' disks.
+/// dataset is uploaded to one replica; the workers and the other replica fetch it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_move_between_machines_through_object_storage() {
     let Ok(bucket) = std::env::var("VGGSERVE_TEST_S3_BUCKET") else {
@@ -516,6 +516,13 @@ async fn artifacts_move_between_machines_through_object_storage() {
     assert_eq!(job["status"], "succeeded", "{job}");
     let images = job["result"]["cache"]["computed"].clone();
     assert!(images.as_u64().unwrap() > 0, "{job}");
+    // w1 read its own copy, fetched from the bucket; no shared folder ever had it.
+    let copies = std::fs::read_dir(cluster.root.path().join("w1-data/dataset-versions")).unwrap();
+    let fetched = copies
+        .flatten()
+        .any(|e| e.path().join("uploaded/train").is_dir());
+    assert!(fetched);
+    assert!(!cluster.root.path().join("datasets/uploaded").exists());
     let train = a
         .queue(json!({"kind": "train", "dataset": "uploaded", "features": features, "epochs": 3}))
         .await;

@@ -59,6 +59,7 @@ fn samples(dataset: &Dataset) -> BTreeMap<String, BTreeMap<String, Vec<String>>>
         (status = 200, description = "The dataset and its report", body = DatasetDetail),
         (status = 400, description = "Not a valid dataset name", body = ErrorBody),
         (status = 404, description = "No such dataset", body = ErrorBody),
+        (status = 503, description = "The database or artifact store holding an uploaded dataset does not answer", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn get(
@@ -66,7 +67,11 @@ pub async fn get(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DatasetDetail>, ApiError> {
     let Path(name) = name.map_err(|e| ApiError::bad_request(e.body_text()).field("name"))?;
-    let datasets_dir = state.catalog.folder(&name).await?;
+    let datasets_dir = state
+        .catalog
+        .folder(&name)
+        .await
+        .map_err(ApiError::unavailable)?;
     let data_dir = state.settings.storage.data_dir.clone();
     let max_pixels = state.settings.max_pixels;
     let detail = tokio::task::spawn_blocking(move || {

@@ -29,6 +29,7 @@ use crate::train::recipes::CLASSES;
         (status = 202, description = "Queued", body = Job, headers(("location" = String, description = "The job's URL"))),
         (status = 400, description = "Malformed JSON, unknown field or kind", body = ErrorBody),
         (status = 404, description = "The dataset, features job or model does not exist", body = ErrorBody),
+        (status = 503, description = "The database or artifact store holding an uploaded dataset does not answer", body = ErrorBody),
         (status = 409, description = "The features job has not succeeded", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -122,7 +123,11 @@ fn dataset_error(error: DatasetError) -> ApiError {
 /// `allow_leaks`.
 async fn validate_references(state: &AppState, params: &JobParams) -> Result<(), ApiError> {
     let name = params.dataset().to_owned();
-    let dir = state.catalog.folder(&name).await?;
+    let dir = state
+        .catalog
+        .folder(&name)
+        .await
+        .map_err(ApiError::unavailable)?;
     let dataset = tokio::task::spawn_blocking(move || Dataset::index(&dir, &name))
         .await?
         .map_err(dataset_error)?;

@@ -104,13 +104,10 @@ pub async fn predict(
     let model = resolve_model(&state, query.model.as_deref()).await?;
     // Trained by a worker elsewhere: its files come from the artifact store, once.
     let folder = crate::model::saved::model_folder(model.id);
-    if !state.artifacts.fetch(&folder).await? {
-        return Err(
-            anyhow::anyhow!("model {} is registered but its files are missing", model.id).into(),
-        );
-    }
-    let artifacts = state.artifacts.clone();
-    tokio::task::spawn_blocking(move || artifacts.trim_models(&folder)).await??;
+    // Held until the prediction is made: the predictor may load it from disk.
+    let _held = state.artifacts.fetch_model(&folder).await?.ok_or_else(|| {
+        anyhow::anyhow!("model {} is registered but its files are missing", model.id)
+    })?;
     let config: ModelConfig = serde_json::from_value(model.config.clone())?;
     let spec = ImageSpec {
         size: config.image_size,

@@ -31,6 +31,7 @@ pub struct ThumbnailQuery {
         (status = 200, description = "The thumbnail", content_type = "image/jpeg", body = Vec<u8>),
         (status = 400, description = "Bad dataset name, size or query", body = ErrorBody),
         (status = 404, description = "No such dataset, or not one of its photos", body = ErrorBody),
+        (status = 503, description = "The database or artifact store holding an uploaded dataset does not answer", body = ErrorBody),
         (status = 422, description = "The photo cannot be read", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all, fields(dataset = %name))]
@@ -39,7 +40,11 @@ pub async fn thumbnail(
     Path(name): Path<String>,
     QueryParams(query): QueryParams<ThumbnailQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let dir = state.catalog.folder(&name).await?;
+    let dir = state
+        .catalog
+        .folder(&name)
+        .await
+        .map_err(ApiError::unavailable)?;
     let max_pixels = state.settings.max_pixels;
     let size = query.size.unwrap_or(160);
     let file = query.file;

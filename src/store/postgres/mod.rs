@@ -2,7 +2,8 @@
 //! Migrations live in `migrations/postgres/`. Workers claim with `FOR UPDATE SKIP LOCKED`
 //! and hold jobs by lease on the database's clock (`queue`); recorded events fire a
 //! trigger's `NOTIFY`, progress is a `NOTIFY` of its own, and one `LISTEN`ing connection
-//! per process turns both into [`Notice`]s (`listen`). Rows and reads: `jobs`, `models`.
+//! per process turns both into [`Notice`]s (`listen`). Rows and reads: `jobs`, `models`,
+//! `datasets`.
 
 mod datasets;
 mod events;

@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: the [`Store`] on one machine, a SQLite file in WAL mode via sqlx (one
 //! process, or an API process and worker processes beside it on the same disk). Migrations
 //! live in `migrations/sqlite/` and are embedded in the binary. Rows and reads are in
-//! `jobs`, `models` and `events`; the queue's moves in `queue`.
+//! `jobs`, `models`, `datasets` and `events`; the queue's moves in `queue`.
 
 mod datasets;
 mod events;
