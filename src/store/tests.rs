@@ -155,6 +155,27 @@ async fn the_queue_is_fifo_bounded_and_records_each_transition_on(store: SharedS
 }
 
 #[tokio::test]
+async fn the_queue_bound_holds_when_many_insert_at_once() {
+    for (_dir, store) in stores().await {
+        // Concurrent inserts over the pool's connections, as replicas make them.
+        let inserts = (0..12).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_job(&new_job(JobKind::Train), 5).await })
+        });
+        let mut accepted = 0;
+        for insert in inserts.collect::<Vec<_>>() {
+            match insert.await.unwrap() {
+                Ok(_) => accepted += 1,
+                Err(StoreError::QueueFull(_)) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!(accepted, 5);
+        assert_eq!(store.queued_count().await.unwrap(), 5);
+    }
+}
+
+#[tokio::test]
 async fn listing_brings_each_job_its_own_epochs() {
     for (_dir, store) in stores().await {
         listing_brings_each_job_its_own_epochs_on(store).await;

@@ -63,16 +63,27 @@ fn epoch_from_row(row: &PgRow) -> Result<EpochMetrics, sqlx::Error> {
 
 /// The queued count is checked, not locked: replicas racing at the limit may each admit
 /// one job more, which is all the limit is for (back-pressure, not an exact quota).
+/// Held by a job's insert from counting the queue to committing.
+const QUEUE_ADMISSION_LOCK: i64 = 0x7667_7175_6575;
+
 pub(super) async fn insert(
     pool: &PgPool,
     job: &NewJob,
     max_queued: i64,
 ) -> Result<(Job, StoredEvent), StoreError> {
-    let queued = queued_count(pool).await?;
+    let mut tx = pool.begin().await?;
+    // One admission at a time, counted inside it: replicas accepting jobs at once cannot
+    // take the queue past its bound. (Taken before the event lock, never after it.)
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(QUEUE_ADMISSION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+        .fetch_one(&mut *tx)
+        .await?;
     if queued >= max_queued {
         return Err(StoreError::QueueFull(queued));
     }
-    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO jobs (id, kind, dataset, status, params) VALUES ($1, $2, $3, 'queued', $4)",
     )
