@@ -1,6 +1,7 @@
 //! Artifact folders moved whole: publishing uploads every file of one, several at a time,
-//! the JSON that marks it complete last; fetching downloads one into a temporary folder
-//! beside its place and renames it in, so a half-fetched artifact is never seen. A fetch
+//! the JSON that marks it complete last, each streamed (in parts when large); fetching
+//! downloads one, streamed too, into a temporary folder beside its place and renames it
+//! in, so a half-fetched artifact is never seen. A fetch
 //! runs in a task of its own, one per folder at a time: a request that gives up does not
 //! waste the download, and fifty thumbnails of a dataset this machine lacks wait for one
 //! download instead of starting fifty.
@@ -13,9 +14,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectMeta, PutPayload};
+use object_store::buffered::BufWriter;
+use object_store::ObjectMeta;
+use tokio::io::AsyncWriteExt;
 
 use super::{Artifacts, Remote, CONCURRENT};
+
+/// Files up to this size go up in one PUT; larger ones in parts of this size.
+pub(super) const PART: usize = 8 * 1024 * 1024;
 
 impl Artifacts {
     /// Upload every file of the artifact folder `rel` (a missing folder is an error).
@@ -41,19 +47,27 @@ impl Artifacts {
         Ok(())
     }
 
+    /// Stream one file up: one PUT when it is small, a multipart upload beyond `PART`
+    /// (a checkpoint of the whole classifier is tens of MB), so memory stays bounded.
     async fn upload(&self, remote: &Remote, file: PathBuf) -> anyhow::Result<()> {
         let relative = file
             .strip_prefix(&self.data_dir)?
             .to_string_lossy()
             .into_owned();
-        let bytes = tokio::fs::read(&file)
+        let mut source = tokio::fs::File::open(&file)
             .await
             .with_context(|| format!("reading {}", file.display()))?;
-        remote
-            .store
-            .put(&remote.key(&relative), PutPayload::from(bytes))
-            .await
-            .with_context(|| format!("uploading {relative} to {}", remote.url))?;
+        let key = remote.key(&relative);
+        let mut sink = BufWriter::with_capacity(remote.store.clone(), key, PART);
+        let sent = async {
+            tokio::io::copy(&mut source, &mut sink).await?;
+            sink.shutdown().await
+        }
+        .await;
+        if let Err(error) = sent {
+            let _ = sink.abort().await;
+            return Err(error).with_context(|| format!("uploading {relative} to {}", remote.url));
+        }
         Ok(())
     }
 
@@ -126,16 +140,15 @@ async fn download(remote: &Remote, rel: &str, local: &Path) -> anyhow::Result<bo
                 if let Some(dir) = target.parent() {
                     tokio::fs::create_dir_all(dir).await?;
                 }
-                let bytes = remote
-                    .store
-                    .get(&object.location)
-                    .await?
-                    .bytes()
-                    .await
-                    .with_context(|| {
+                let mut chunks = remote.store.get(&object.location).await?.into_stream();
+                let mut file = tokio::fs::File::create(&target).await?;
+                while let Some(chunk) = chunks.next().await {
+                    let chunk = chunk.with_context(|| {
                         format!("downloading {} from {}", object.location, remote.url)
                     })?;
-                tokio::fs::write(&target, &bytes).await?;
+                    file.write_all(&chunk).await?;
+                }
+                file.flush().await?;
                 anyhow::Ok(())
             }
         })

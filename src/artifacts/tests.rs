@@ -31,7 +31,11 @@ async fn an_artifact_published_on_one_machine_is_fetched_whole_on_another() {
         writer.ping().await.unwrap();
         let model = one.path().join("models/m1");
         std::fs::create_dir_all(model.join("inner")).unwrap();
-        std::fs::write(model.join("model.safetensors"), vec![7u8; 300_000]).unwrap();
+        // Larger than a part: it goes up as a multipart upload, in order.
+        let weights: Vec<u8> = (0..2 * folders::PART + 123)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(model.join("model.safetensors"), &weights).unwrap();
         std::fs::write(model.join("inner/config.json"), b"{}").unwrap();
 
         assert!(!reader.exists("models/m1").await.unwrap());
@@ -42,10 +46,7 @@ async fn an_artifact_published_on_one_machine_is_fetched_whole_on_another() {
         assert!(!reader.exists("models/m").await.unwrap());
         assert!(reader.fetch("models/m1").await.unwrap());
         let fetched = two.path().join("models/m1");
-        assert_eq!(
-            std::fs::read(fetched.join("model.safetensors")).unwrap(),
-            vec![7u8; 300_000]
-        );
+        assert!(std::fs::read(fetched.join("model.safetensors")).unwrap() == weights);
         assert_eq!(
             std::fs::read(fetched.join("inner/config.json")).unwrap(),
             b"{}"

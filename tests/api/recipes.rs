@@ -266,7 +266,10 @@ async fn a_second_extraction_reuses_cached_features() {
         .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
         .await;
     let first = app.wait_for(&first, LIMIT).await;
-    assert_eq!(first["result"]["cache"], json!({"hits": 0, "computed": 40}));
+    assert_eq!(
+        first["result"]["cache"],
+        json!({"hits": 0, "shared_hits": 0, "computed": 40})
+    );
     let (status, stats) = app.get_json("/v1/cache").await;
     assert_eq!(status, 200);
     assert_eq!(stats["entries"], 40);
@@ -278,7 +281,7 @@ async fn a_second_extraction_reuses_cached_features() {
     let second_job = app.wait_for(&second, LIMIT).await;
     assert_eq!(
         second_job["result"]["cache"],
-        json!({"hits": 40, "computed": 0})
+        json!({"hits": 40, "shared_hits": 0, "computed": 0})
     );
     // Same features, bit for bit, whether computed or cached.
     for split in ["train", "validation", "test"] {
