@@ -80,6 +80,10 @@ impl Storage {
             artifacts.clone(),
         ));
         if artifacts.is_remote() {
+            match artifacts.clear_interrupted_fetches() {
+                0 => {}
+                n => tracing::warn!(folders = n, "removed the leftovers of interrupted fetches"),
+            }
             let every = Duration::from_secs(1800);
             crate::jobs::sweep::spawn(store.clone(), artifacts.clone(), catalog.clone(), every);
         }

@@ -68,6 +68,16 @@ impl ApiError {
         )
     }
 
+    /// A dataset's folder that could not be made present: 503 if storage did not answer,
+    /// else 500.
+    pub fn dataset_folder(error: crate::data::catalog::FolderError) -> Self {
+        use crate::data::catalog::FolderError;
+        match error {
+            FolderError::Unavailable(_) => Self::unavailable(error),
+            FolderError::Broken(_) => Self::internal(error),
+        }
+    }
+
     /// Log the cause, answer 500 without it.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");

@@ -11,6 +11,7 @@
 //! segment is refused.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
@@ -58,16 +59,16 @@ impl Artifacts {
             .await
             .with_context(|| format!("reading {}", file.display()))?;
         let key = remote.key(&relative);
-        let mut sink = BufWriter::with_capacity(remote.store.clone(), key, PART);
-        let sent = async {
-            tokio::io::copy(&mut source, &mut sink).await?;
-            sink.shutdown().await
-        }
-        .await;
-        if let Err(error) = sent {
+        let context = || format!("uploading {relative} to {}", remote.url);
+        // At most two parts of a file in flight: 16 files at once stay within ~400 MiB.
+        let mut sink =
+            BufWriter::with_capacity(remote.store.clone(), key, PART).with_max_concurrency(2);
+        if let Err(error) = tokio::io::copy(&mut source, &mut sink).await {
             let _ = sink.abort().await;
-            return Err(error).with_context(|| format!("uploading {relative} to {}", remote.url));
+            return Err(error).with_context(context);
         }
+        // Completes the PUT, or the multipart upload (which aborts itself if that fails).
+        sink.shutdown().await.with_context(context)?;
         Ok(())
     }
 
@@ -81,8 +82,8 @@ impl Artifacts {
         let Some(remote) = &self.remote else {
             return Ok(false);
         };
-        let lock = self
-            .fetching
+        let flights = self.fetching.clone();
+        let lock = flights
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(rel.to_owned())
@@ -91,18 +92,48 @@ impl Artifacts {
         let (remote, key) = (remote.clone(), rel.to_owned());
         let task = tokio::spawn(async move {
             let _one_at_a_time = lock.lock().await;
-            if local.exists() {
-                return Ok(true);
+            let fetched = match local.exists() {
+                true => Ok(true),
+                false => download(&remote, &key, &local).await,
+            };
+            // Done (or failed) while holding the lock: the next caller starts afresh.
+            let mut flights = flights.lock().unwrap_or_else(|e| e.into_inner());
+            if flights.get(&key).is_some_and(|l| Arc::ptr_eq(l, &lock)) {
+                flights.remove(&key);
             }
-            download(&remote, &key, &local).await
+            fetched
         });
-        let fetched = task.await?;
-        // Whoever waited holds the lock already; a later caller finds the folder.
-        self.fetching
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(rel);
-        fetched
+        task.await?
+    }
+}
+
+impl Artifacts {
+    /// Remove what fetches left when their process died (`.fetching-*` folders beside the
+    /// artifacts): called at start-up, before this process fetches anything. Answers how
+    /// many went.
+    pub fn clear_interrupted_fetches(&self) -> usize {
+        let mut removed = 0;
+        let mut parents = vec![(self.data_dir.clone(), 0)];
+        while let Some((dir, depth)) = parents.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if !kind.is_dir() {
+                    continue;
+                }
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".fetching-")
+                {
+                    removed += usize::from(std::fs::remove_dir_all(entry.path()).is_ok());
+                } else if depth < 2 {
+                    parents.push((entry.path(), depth + 1));
+                }
+            }
+        }
+        removed
     }
 }
 
@@ -137,6 +168,8 @@ async fn download(remote: &Remote, rel: &str, local: &Path) -> anyhow::Result<bo
                 {
                     target.push(decoded(part.as_ref())?);
                 }
+                // Never recreate the temporary folder if it was removed meanwhile.
+                anyhow::ensure!(root.is_dir(), "{} vanished while fetching", root.display());
                 if let Some(dir) = target.parent() {
                     tokio::fs::create_dir_all(dir).await?;
                 }

@@ -44,7 +44,7 @@ pub struct Artifacts {
     local_models: usize,
     /// Folders being fetched, one lock each: a second request for one waits for the first
     /// download instead of starting its own.
-    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    fetching: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Model folders in use here (being loaded, or written and not yet published): never
     /// removed to bound the copies.
     pinned: Arc<Mutex<HashMap<String, usize>>>,
@@ -65,7 +65,7 @@ impl Artifacts {
             data_dir: data_dir.to_owned(),
             remote: None,
             local_models: DEFAULT_LOCAL_MODELS as usize,
-            fetching: Mutex::default(),
+            fetching: Arc::default(),
             pinned: Arc::default(),
         }
     }
@@ -158,9 +158,14 @@ impl Artifacts {
             else {
                 continue;
             };
-            let newest = folders
-                .entry(folders::decoded(name.as_ref())?)
-                .or_insert(object.last_modified);
+            let name = match folders::decoded(name.as_ref()) {
+                Ok(name) => name,
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "skipping an object");
+                    continue;
+                }
+            };
+            let newest = folders.entry(name).or_insert(object.last_modified);
             *newest = (*newest).max(object.last_modified);
         }
         Ok(folders.into_iter().collect())

@@ -18,6 +18,9 @@ pub const DEFAULT_LOCAL_MODELS: u32 = 16;
 /// The mark of a model folder whose files are in the store.
 const IN_STORE: &str = ".in-store";
 
+/// A model folder on its way out is renamed to this prefix first.
+const TRASH: &str = ".trash-";
+
 /// A use younger than this is not written down again (a busy model is not touched on
 /// every request).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -105,35 +108,53 @@ impl Artifacts {
     }
 
     /// Remove the least recently used marked, unpinned model folders beside `rel` beyond
-    /// `--local-models` (counting `rel`); answers how many went.
+    /// `--local-models` (counting `rel`); answers how many went. The choice and a rename
+    /// out of the way happen under the pins' lock, so a folder pinned a moment later is
+    /// either kept or already gone (and fetched again by whoever pinned it); the deleting
+    /// happens on a thread of its own.
     pub(super) fn trim_models(&self, rel: &str) -> std::io::Result<usize> {
         let keep = self.data_dir.join(rel);
         let Some(parent) = keep.parent() else {
             return Ok(0);
         };
-        let pinned: Vec<PathBuf> = {
-            let pins = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
-            pins.keys().map(|p| self.data_dir.join(p)).collect()
-        };
-        let mut folders: Vec<(SystemTime, PathBuf)> = std::fs::read_dir(parent)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|path| *path != keep && !pinned.contains(path))
-            .filter_map(|path| {
-                let used = std::fs::metadata(path.join(IN_STORE))
-                    .ok()?
-                    .modified()
-                    .ok()?;
-                Some((used, path))
-            })
-            .collect();
-        folders.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
-        let mut removed = 0;
-        for (_, folder) in folders.iter().skip(self.local_models.saturating_sub(1)) {
-            match std::fs::remove_dir_all(folder) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => removed += 1,
+        let mut folders: Vec<(SystemTime, PathBuf)> = Vec::new();
+        let mut trash: Vec<PathBuf> = Vec::new();
+        for entry in std::fs::read_dir(parent)?.flatten() {
+            let (path, name) = (entry.path(), entry.file_name());
+            if name.to_string_lossy().starts_with(TRASH) {
+                trash.push(path); // left by a process that died while deleting
+            } else if path != keep && !name.to_string_lossy().starts_with('.') {
+                if let Ok(used) = std::fs::metadata(path.join(IN_STORE)).and_then(|m| m.modified())
+                {
+                    folders.push((used, path));
+                }
             }
+        }
+        folders.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
+        let removed = {
+            let pins = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            let pinned = |path: &Path| pins.keys().any(|p| self.data_dir.join(p) == path);
+            let mut removed = 0;
+            for (_, folder) in folders.iter().skip(self.local_models.saturating_sub(1)) {
+                if pinned(folder) {
+                    continue;
+                }
+                let out = parent.join(format!("{TRASH}{}", uuid::Uuid::new_v4().simple()));
+                match std::fs::rename(folder, &out) {
+                    Ok(()) => trash.push(out),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                removed += 1;
+            }
+            removed
+        };
+        if !trash.is_empty() {
+            std::thread::spawn(move || {
+                for folder in trash {
+                    let _ = std::fs::remove_dir_all(folder);
+                }
+            });
         }
         Ok(removed)
     }

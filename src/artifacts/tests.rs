@@ -132,6 +132,7 @@ fn models_in(data: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(data.join("models"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| !name.starts_with('.')) // on its way out
         .collect();
     names.sort();
     names
@@ -216,4 +217,51 @@ async fn names_object_storage_encodes_come_back_as_they_were() {
     assert!(folders::decoded("a%2Fb").is_err());
     assert!(folders::decoded("%2E%2E").is_err());
     assert_eq!(folders::decoded("C%23%20x").unwrap(), "C# x");
+}
+
+#[tokio::test]
+async fn a_refused_upload_is_an_error_and_concurrent_fetches_all_get_the_whole_folder() {
+    let (shared, one, two) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", shared.path().display());
+    let writer = Artifacts::open(Some(&url), one.path()).unwrap();
+    // The store cannot make a `models` folder: a file is in its place.
+    std::fs::write(shared.path().join("models"), b"in the way").unwrap();
+    for (name, size) in [("small", 10), ("large", folders::PART + 1)] {
+        let dir = one.path().join("models").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.safetensors"), vec![1u8; size]).unwrap();
+        let refused = writer.publish(&format!("models/{name}")).await;
+        assert!(refused.is_err(), "{name}");
+    }
+
+    let features = one.path().join("features/j1");
+    std::fs::create_dir_all(&features).unwrap();
+    for n in 0..40 {
+        std::fs::write(features.join(format!("{n}.bin")), vec![n as u8; 1000 + n]).unwrap();
+    }
+    writer.publish("features/j1").await.unwrap();
+    let reader = Arc::new(Artifacts::open(Some(&url), two.path()).unwrap());
+    let fetches: Vec<_> = (0..8)
+        .map(|_| {
+            let reader = reader.clone();
+            tokio::spawn(async move { reader.fetch("features/j1").await.unwrap() })
+        })
+        .collect();
+    for fetch in fetches {
+        assert!(fetch.await.unwrap());
+    }
+    for n in 0..40 {
+        let bytes = std::fs::read(two.path().join(format!("features/j1/{n}.bin"))).unwrap();
+        assert_eq!(bytes, vec![n as u8; 1000 + n]);
+    }
+    let beside: Vec<String> = std::fs::read_dir(two.path().join("features"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(beside, ["j1"]);
+    assert!(reader.fetching.lock().unwrap().is_empty());
 }

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -29,6 +28,17 @@ use crate::domain::DatasetRecord;
 use crate::store::{SharedStore, StoreError};
 
 pub type SharedCatalog = Arc<Catalog>;
+
+/// Why a registered dataset's folder is not here.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    /// The database or the artifact store did not answer: worth trying again.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The record or the stored files are not what they should be: an operator's problem.
+    #[error("{0}")]
+    Broken(String),
+}
 
 /// Where registered datasets' versions live, in the store and in the data dir; not
 /// `datasets`, so that no one's `--datasets-dir` can be this folder by accident.
@@ -123,24 +133,30 @@ impl Catalog {
     /// The folder that holds dataset `name` here (pass it to `Dataset::open`/`index` with
     /// the name): the local copy of its registered version, fetched now if this machine has
     /// none, else the datasets dir (which may not have it either: `Dataset` says so).
-    pub async fn folder(&self, name: &str) -> anyhow::Result<PathBuf> {
+    pub async fn folder(&self, name: &str) -> Result<PathBuf, FolderError> {
         if !self.shared() || dataset::validate_name(name).is_err() {
             return Ok(self.datasets_dir.clone());
         }
-        let Some(record) = self.store.dataset(name).await? else {
-            return Ok(self.datasets_dir.clone());
+        let record = match self.store.dataset(name).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(self.datasets_dir.clone()),
+            Err(error) if error.is_transient() => {
+                return Err(FolderError::Unavailable(format!(
+                    "reading dataset {name:?}: {error}"
+                )))
+            }
+            Err(error) => return Err(FolderError::Broken(format!("dataset {name:?}: {error}"))),
         };
         let folder = version_folder(record.version);
-        let present = self
-            .artifacts
-            .fetch(&folder)
-            .await
-            .with_context(|| format!("fetching dataset {name:?}"))?;
-        anyhow::ensure!(
-            present,
-            "dataset {name:?} is registered but its files are missing from the artifact store"
-        );
-        Ok(self.versions_dir.join(record.version.to_string()))
+        match self.artifacts.fetch(&folder).await {
+            Ok(true) => Ok(self.versions_dir.join(record.version.to_string())),
+            Ok(false) => Err(FolderError::Broken(format!(
+                "dataset {name:?} is registered but its files are missing from the artifact store"
+            ))),
+            Err(error) => Err(FolderError::Unavailable(format!(
+                "fetching dataset {name:?}: {error:#}"
+            ))),
+        }
     }
 
     /// Every dataset: the registered ones (from their records, nothing downloaded) and the
@@ -313,9 +329,8 @@ impl Catalog {
             let name = entry.file_name().to_string_lossy().into_owned();
             let modified = entry.metadata().and_then(|m| m.modified());
             let old = modified.is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) <= cutoff);
-            // A version no record names, or a download a crash interrupted.
-            let stale = Uuid::parse_str(&name).is_ok() || name.starts_with(".fetching-");
-            if stale && !known(&name) && old {
+            // A version no record names (a download under way is `.fetching-*`, not one).
+            if Uuid::parse_str(&name).is_ok() && !known(&name) && old {
                 tokio::fs::remove_dir_all(entry.path()).await?;
                 removed += 1;
             }

@@ -47,8 +47,10 @@ impl JobRunner for RecipeRunner {
             TrainError::Other(anyhow::anyhow!("stored job parameters are unreadable: {e}"))
         })?;
         // An uploaded dataset this machine has not seen yet is fetched from the store.
-        let folder = retrying(&self.runtime, || self.catalog.folder(params.dataset()))
-            .map_err(TrainError::Other)?;
+        let folder = retrying(&self.runtime, || async {
+            Ok(self.catalog.folder(params.dataset()).await?)
+        })
+        .map_err(TrainError::Other)?;
         let dataset = Dataset::open(&folder, params.dataset())?;
         // Resuming a job another worker began: its checkpoints, if it saved any.
         self.sync_checkpoints(job.id).map_err(TrainError::Other)?;

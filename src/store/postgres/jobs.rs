@@ -61,11 +61,11 @@ fn epoch_from_row(row: &PgRow) -> Result<EpochMetrics, sqlx::Error> {
     })
 }
 
-/// The queued count is checked, not locked: replicas racing at the limit may each admit
-/// one job more, which is all the limit is for (back-pressure, not an exact quota).
 /// Held by a job's insert from counting the queue to committing.
 const QUEUE_ADMISSION_LOCK: i64 = 0x7667_7175_6575;
 
+/// Queue a job unless `max_queued` wait already: exact across replicas, as the count and
+/// the insert happen under one lock.
 pub(super) async fn insert(
     pool: &PgPool,
     job: &NewJob,
