@@ -1,4 +1,5 @@
-//! The worker thread's loop: claim the next job of this worker's kinds and run it under
+//! The worker thread's loop, and what it is given (who it is: [`WorkerConfig`]; what runs
+//! a job: [`JobRunner`]): claim the next job of this worker's kinds and run it under
 //! its lease (the heartbeat in `lease` extends it; a run interrupted by shutdown is given
 //! back to the queue), record its end and model; when idle, settle the jobs whose worker
 //! was lost (their lease expired): back in the queue to resume, or failed with the reason.
@@ -10,15 +11,60 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use super::control::Shared;
 use super::lease::{outlasting_outage, Heartbeat};
 use super::reporter::JobReporter;
-use super::worker::{JobRunner, WorkerConfig};
-use crate::domain::{Job, JobStatus, Lease, ModelRecord, Outcome};
+use crate::domain::{Job, JobKind, JobStatus, Lease, ModelRecord, Outcome};
 use crate::store::{ClaimSpec, Settle, SharedStore, StoreError};
 use crate::train::recipes;
 use crate::train::TrainError;
+
+/// What runs a claimed job: the recipes in production, a stand-in in the worker's tests.
+pub trait JobRunner: Send + 'static {
+    /// Run `job` to its end, reporting through `reporter`; a trained model comes back
+    /// saved but not yet registered.
+    fn run(
+        &mut self,
+        job: &Job,
+        reporter: &mut JobReporter,
+    ) -> Result<recipes::Outcome, TrainError>;
+    /// The record of the model a job trained (registered with the job's end).
+    fn record(&mut self, job: &Job, model: recipes::TrainedModel) -> anyhow::Result<ModelRecord>;
+    /// Whether a job that stopped with recorded epochs can resume (it has a checkpoint).
+    fn can_resume(&self, job: &Job) -> bool;
+    /// Drop what a finished job no longer needs (its checkpoint).
+    fn cleanup(&mut self, job: &Job);
+    /// Remove the files of a model whose registration was refused (the lease was lost).
+    fn discard(&mut self, model: &ModelRecord);
+}
+
+/// Who this worker is and what it takes.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Unique per process: `<name>/<random>`.
+    pub owner: String,
+    /// Kinds it runs; empty: all.
+    pub kinds: Vec<JobKind>,
+    /// How long a claim holds without a heartbeat (heartbeats come every third of it).
+    pub lease: Duration,
+    /// Claims a job may have before a lost worker fails it instead of requeueing it.
+    pub max_attempts: i64,
+}
+
+impl WorkerConfig {
+    /// `name` plus a random suffix, so two processes with one name never share leases.
+    pub fn new(name: &str, kinds: Vec<JobKind>, lease: Duration, max_attempts: i64) -> Self {
+        let suffix = Uuid::new_v4().simple().to_string();
+        Self {
+            owner: format!("{name}/{}", &suffix[..12]),
+            kinds,
+            lease,
+            max_attempts,
+        }
+    }
+}
 
 /// The thread's side.
 pub(super) struct Loop {

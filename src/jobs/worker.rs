@@ -9,64 +9,15 @@
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::claim_loop::Loop;
+pub use super::claim_loop::{JobRunner, WorkerConfig};
 use super::control::Shared;
-use super::reporter::JobReporter;
-use crate::domain::{Job, JobKind, ModelRecord};
 use crate::store::SharedStore;
-use crate::train::recipes;
-use crate::train::TrainError;
-
-/// What runs a claimed job: the recipes in production, a stand-in in the worker's tests.
-pub trait JobRunner: Send + 'static {
-    /// Run `job` to its end, reporting through `reporter`; a trained model comes back
-    /// saved but not yet registered.
-    fn run(
-        &mut self,
-        job: &Job,
-        reporter: &mut JobReporter,
-    ) -> Result<recipes::Outcome, TrainError>;
-    /// The record of the model a job trained (registered with the job's end).
-    fn record(&mut self, job: &Job, model: recipes::TrainedModel) -> anyhow::Result<ModelRecord>;
-    /// Whether a job that stopped with recorded epochs can resume (it has a checkpoint).
-    fn can_resume(&self, job: &Job) -> bool;
-    /// Drop what a finished job no longer needs (its checkpoint).
-    fn cleanup(&mut self, job: &Job);
-    /// Remove the files of a model whose registration was refused (the lease was lost).
-    fn discard(&mut self, model: &ModelRecord);
-}
-
-/// Who this worker is and what it takes.
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// Unique per process: `<name>/<random>`.
-    pub owner: String,
-    /// Kinds it runs; empty: all.
-    pub kinds: Vec<JobKind>,
-    /// How long a claim holds without a heartbeat (heartbeats come every third of it).
-    pub lease: Duration,
-    /// Claims a job may have before a lost worker fails it instead of requeueing it.
-    pub max_attempts: i64,
-}
-
-impl WorkerConfig {
-    /// `name` plus a random suffix, so two processes with one name never share leases.
-    pub fn new(name: &str, kinds: Vec<JobKind>, lease: Duration, max_attempts: i64) -> Self {
-        let suffix = Uuid::new_v4().simple().to_string();
-        Self {
-            owner: format!("{name}/{}", &suffix[..12]),
-            kinds,
-            lease,
-            max_attempts,
-        }
-    }
-}
 
 /// The async side's handle: cheap to clone, never blocks.
 #[derive(Clone)]

@@ -8,11 +8,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::domain::JobStatus;
+use crate::domain::{Job, JobStatus, ModelRecord};
+use crate::jobs::reporter::JobReporter;
 use crate::model::head::HeadConfig;
 use crate::model::{ModelConfig, Preprocessing};
 use crate::store::{NewJob, SqliteStore};
 use crate::train::Reporter;
+use crate::train::{recipes, TrainError};
 
 /// Runs each job as its params' `behaviour` says, and remembers the order.
 struct FakeRunner {
