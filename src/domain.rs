@@ -23,6 +23,8 @@ use uuid::Uuid;
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum JobStatus {
+    /// Queued behind jobs it depends on: claimable once every one has succeeded.
+    Waiting,
     Queued,
     Running,
     Succeeded,
@@ -119,6 +121,15 @@ pub struct Job {
     /// Claims given back at shutdown: `attempts - releases` workers were lost.
     #[serde(skip)]
     pub releases: i64,
+    /// The jobs this one waits on (its `features`, `from_model` or `model` named them
+    /// before they had finished), in the order of those parameters.
+    pub depends_on: Vec<Uuid>,
+    /// The pipeline that queued it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Uuid>,
+    /// Its step's name in that pipeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// A worker's hold on a running job. Every write the worker makes for the job names it and
@@ -201,6 +212,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_unknown_ones_are_refused() {
         for status in [
+            JobStatus::Waiting,
             JobStatus::Queued,
             JobStatus::Running,
             JobStatus::Succeeded,
@@ -231,4 +243,43 @@ pub struct DatasetRecord {
     /// `{split: {"classes": [...], "images": n}}`, as `GET /v1/datasets` shows it.
     pub splits: Value,
     pub created_at: String,
+}
+
+/// Jobs queued together by `POST /v1/pipelines`, each a named step waiting on the ones
+/// it uses: the seed's recipe as one chain, or the user's own.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Pipeline {
+    pub id: Uuid,
+    /// 1, 2 or 3 when the pipeline is one of the seed's recipes.
+    pub recipe: Option<i64>,
+    pub created_at: String,
+    /// Where the chain stands: `succeeded` once every step has, `failed` or `cancelled`
+    /// once every step has ended and one did not succeed, else the furthest a step got
+    /// (`running`, then `queued`, then `waiting`).
+    pub status: JobStatus,
+    /// Its jobs in the order they were queued (each with its `step`).
+    pub jobs: Vec<Job>,
+}
+
+impl Pipeline {
+    /// The chain's status from its jobs' (see [`Pipeline::status`]).
+    pub fn status_of(jobs: &[Job]) -> JobStatus {
+        let has = |status: JobStatus| jobs.iter().any(|j| j.status == status);
+        if jobs.iter().all(|j| j.status.is_terminal()) {
+            if has(JobStatus::Failed) {
+                JobStatus::Failed
+            } else if has(JobStatus::Cancelled) {
+                JobStatus::Cancelled
+            } else {
+                JobStatus::Succeeded
+            }
+        } else if has(JobStatus::Running) {
+            JobStatus::Running
+        } else if has(JobStatus::Queued) {
+            JobStatus::Queued
+        } else {
+            // Some ended, the rest wait: the next one is about to be promoted.
+            JobStatus::Waiting
+        }
+    }
 }

@@ -112,7 +112,8 @@ type Groups = (
 
 pub fn routes_and_document(max_dataset_bytes: usize) -> (Groups, utoipa::openapi::OpenApi) {
     use routes::{
-        cache, dataset_report, datasets, events, health, jobs, models, predict, thumbnails,
+        cache, dataset_report, datasets, events, health, jobs, models, pipelines, predict,
+        thumbnails,
     };
     let (open, mut document) = OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
@@ -130,6 +131,8 @@ pub fn routes_and_document(max_dataset_bytes: usize) -> (Groups, utoipa::openapi
         .routes(routes!(jobs::defaults))
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::cancel))
+        .routes(routes!(pipelines::create, pipelines::list))
+        .routes(routes!(pipelines::get))
         .routes(routes!(models::list))
         .routes(routes!(models::get, models::delete))
         .routes(routes!(models::set_default))
@@ -137,6 +140,7 @@ pub fn routes_and_document(max_dataset_bytes: usize) -> (Groups, utoipa::openapi
     // Apart because it alone also takes the token as `?access_token=` (EventSource).
     let (events, events_doc) = OpenApiRouter::new()
         .routes(routes!(events::stream))
+        .routes(routes!(pipelines::stream))
         .split_for_parts();
     // The design card names `/predict`; `/v1/predict` is the versioned twin.
     let (predict, predict_doc) = OpenApiRouter::new()

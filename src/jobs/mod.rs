@@ -1,4 +1,4 @@
-//! The job system: what may be asked (`spec`), the thread that runs jobs one at a time
+//! The job system: what may be asked (`spec`; chains of jobs: `pipeline`), the thread that runs jobs one at a time
 //! (`worker`) and its loop (`claim_loop`), the lease it holds on a job while it runs
 //! (`lease`), how it runs them (`runner`), how a running job reports (`reporter`), and the
 //! sweep of orphaned models and datasets in the artifact store (`sweep`).
@@ -6,6 +6,7 @@
 mod claim_loop;
 mod control;
 mod lease;
+pub mod pipeline;
 pub mod reporter;
 mod request;
 pub mod runner;

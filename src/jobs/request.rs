@@ -82,3 +82,20 @@ pub struct EvaluateRequest {
     pub split: Option<String>,
     pub batch_size: Option<u32>,
 }
+
+/// The request field a deserialization error concerns, when serde's message names one
+/// (an unknown or missing field, or an unknown `kind`).
+pub fn field_of(error: &serde_json::Error) -> Option<String> {
+    let message = error.to_string();
+    ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| {
+            message
+                .split_once(prefix)
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(f, _)| f.to_owned())
+        })
+        .or_else(|| {
+            (message.contains("variant") || message.contains("`kind`")).then(|| "kind".to_owned())
+        })
+}

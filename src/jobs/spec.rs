@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use super::request::{
-    EvaluateRequest, ExtractRequest, FineTuneRequest, JobRequest, TrainRequest,
+    field_of, EvaluateRequest, ExtractRequest, FineTuneRequest, JobRequest, TrainRequest,
 };
 
 use crate::data::dataset::SPLITS;

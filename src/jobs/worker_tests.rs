@@ -138,6 +138,8 @@ async fn runs_jobs_in_order_and_records_how_each_ended() {
             kind: crate::domain::JobKind::Train,
             dataset: "d".into(),
             params: json!({"behaviour": behaviour}),
+            depends_on: Vec::new(),
+            step: None,
         };
         store.insert_job(&job, 10).await.unwrap();
         ids.push(job.id);

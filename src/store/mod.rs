@@ -9,6 +9,9 @@
 //! the lease ([`Lease`]), so a worker that lost it records nothing; a job whose lease
 //! expired is settled by any worker ([`Store::expired`], [`Store::settle_expired`]).
 
+#[cfg(test)]
+mod chain_tests;
+mod chains;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -22,7 +25,7 @@ use uuid::Uuid;
 
 pub use crate::domain::{
     DatasetRecord, EpochMetrics, Job, JobKind, JobStatus, Lease, ModelRecord, Notice, Outcome,
-    Progress, StoredEvent,
+    Pipeline, Progress, StoredEvent,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -56,6 +59,10 @@ pub enum StoreError {
     /// refused and the job must stop here.
     #[error("job {0} is no longer held by this worker (its lease expired and passed on)")]
     LeaseLost(Uuid),
+    /// A job named as a dependency has already failed or been cancelled: the new job could
+    /// never run.
+    #[error("{0}")]
+    DependencyEnded(String),
     /// A unique name (a dataset's) is already taken.
     #[error("{0:?} is already taken")]
     Taken(String),
@@ -105,6 +112,28 @@ pub struct NewJob {
     pub dataset: String,
     /// The resolved parameters, as JSON.
     pub params: serde_json::Value,
+    /// Jobs it waits on: it is queued `waiting` unless every one has already succeeded.
+    pub depends_on: Vec<Dependency>,
+    /// Its step's name, when it is queued as part of a pipeline.
+    pub step: Option<String>,
+}
+
+/// One parameter of a new job that names a job which may not have finished yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependency {
+    pub job: Uuid,
+    /// The parameter: `features`, `from_model` or `model`.
+    pub field: String,
+    /// The parameter becomes the model `job` registers once it succeeds (it names the job
+    /// until then); otherwise it names the job itself.
+    pub takes_model: bool,
+}
+
+/// A pipeline about to be queued with its jobs.
+#[derive(Debug, Clone)]
+pub struct NewPipeline {
+    pub id: Uuid,
+    pub recipe: Option<i64>,
 }
 
 /// Which queued jobs a worker takes, and how long its claim holds without a heartbeat.
@@ -146,17 +175,40 @@ pub trait Store: Send + Sync + 'static {
     /// store. A receiver that falls behind gets `Lagged` and must re-read the store.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Notice>;
 
-    /// Queue a job with its `queued` event, unless `max_queued` jobs already wait.
+    /// Queue a job with its `queued` (or `waiting`) event, unless `max_queued` jobs already
+    /// wait.
     async fn insert_job(
         &self,
         job: &NewJob,
         max_queued: i64,
-    ) -> Result<(Job, StoredEvent), StoreError>;
+    ) -> Result<(Job, StoredEvent), StoreError> {
+        let mut inserted = self
+            .insert_jobs(std::slice::from_ref(job), None, max_queued)
+            .await?;
+        inserted
+            .pop()
+            .ok_or_else(|| StoreError::corrupt(format!("job {}", job.id), "not inserted"))
+    }
+    /// Queue jobs together (all or none), each `waiting` on its dependencies unless they
+    /// have all succeeded, and `queued` otherwise; a job may depend on one before it in
+    /// `jobs`. With `pipeline`, the jobs are its steps. Refused when the queue would hold
+    /// more than `max_queued` queued and waiting jobs, or ([`StoreError::DependencyEnded`])
+    /// when a dependency has failed or been cancelled.
+    async fn insert_jobs(
+        &self,
+        jobs: &[NewJob],
+        pipeline: Option<&NewPipeline>,
+        max_queued: i64,
+    ) -> Result<Vec<(Job, StoredEvent)>, StoreError>;
+    /// A pipeline with its jobs (in the order they were queued).
+    async fn pipeline(&self, id: Uuid) -> Result<Option<Pipeline>, StoreError>;
+    /// Newest first, at most 100.
+    async fn pipelines(&self) -> Result<Vec<Pipeline>, StoreError>;
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
     /// Newest first (at most 500), optionally only those in `status`, with their epochs.
     async fn jobs(&self, status: Option<JobStatus>) -> Result<Vec<Job>, StoreError>;
     async fn queued_count(&self) -> Result<i64, StoreError>;
-    /// Jobs still queued or running on `dataset`, oldest first (a dataset in use cannot
+    /// Jobs still waiting, queued or running on `dataset`, oldest first (a dataset in use cannot
     /// be deleted).
     async fn active_jobs_on(&self, dataset: &str) -> Result<Vec<Uuid>, StoreError>;
     /// Mark the oldest queued job of `spec.kinds` running under a new lease held by
@@ -200,8 +252,9 @@ pub trait Store: Send + Sync + 'static {
         settle: &Settle,
     ) -> Result<Option<StoredEvent>, StoreError>;
     async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError>;
-    /// A job's recorded events with id greater than `after`, in order.
-    async fn events_after(&self, job: Uuid, after: i64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The recorded events of `jobs` with id greater than `after`, in order.
+    async fn events_after(&self, jobs: &[Uuid], after: i64)
+        -> Result<Vec<StoredEvent>, StoreError>;
 
     async fn insert_model(&self, model: &ModelRecord) -> Result<(), StoreError>;
     async fn model(&self, id: Uuid) -> Result<Option<ModelRecord>, StoreError>;

@@ -26,7 +26,7 @@ async fn postgres_database() -> Option<String> {
 }
 
 /// Each backend: the SQLite store, and the PostgreSQL one when a server is given.
-async fn stores() -> Vec<(Option<tempfile::TempDir>, SharedStore)> {
+pub(super) async fn stores() -> Vec<(Option<tempfile::TempDir>, SharedStore)> {
     let (dir, sqlite) = open().await;
     let mut all: Vec<(Option<tempfile::TempDir>, SharedStore)> =
         vec![(Some(dir), Arc::new(sqlite))];
@@ -38,7 +38,7 @@ async fn stores() -> Vec<(Option<tempfile::TempDir>, SharedStore)> {
 
 const LEASE: Duration = Duration::from_secs(60);
 
-fn worker(owner: &str) -> ClaimSpec {
+pub(super) fn worker(owner: &str) -> ClaimSpec {
     ClaimSpec {
         owner: owner.into(),
         kinds: Vec::new(),
@@ -46,16 +46,18 @@ fn worker(owner: &str) -> ClaimSpec {
     }
 }
 
-async fn claim(store: &SharedStore) -> Option<(Job, Lease, StoredEvent)> {
+pub(super) async fn claim(store: &SharedStore) -> Option<(Job, Lease, StoredEvent)> {
     store.claim_next(&worker("w")).await.unwrap()
 }
 
-fn new_job(kind: JobKind) -> NewJob {
+pub(super) fn new_job(kind: JobKind) -> NewJob {
     NewJob {
         id: Uuid::new_v4(),
         kind,
         dataset: "d".into(),
         params: json!({"kind": kind.as_str(), "dataset": "d"}),
+        depends_on: Vec::new(),
+        step: None,
     }
 }
 
@@ -119,7 +121,7 @@ async fn the_queue_is_fifo_bounded_and_records_each_transition_on(store: SharedS
         .await
         .unwrap();
 
-    let events = store.events_after(first.id, 0).await.unwrap();
+    let events = store.events_after(&[first.id], 0).await.unwrap();
     let kinds: Vec<(&str, serde_json::Value)> = events
         .iter()
         .map(|e| (e.kind.as_str(), e.data["status"].clone()))
@@ -139,7 +141,7 @@ async fn the_queue_is_fifo_bounded_and_records_each_transition_on(store: SharedS
     assert_eq!(events.last().unwrap().id, done.id);
     assert_eq!(
         store
-            .events_after(first.id, running.id)
+            .events_after(&[first.id], running.id)
             .await
             .unwrap()
             .len(),
@@ -262,7 +264,7 @@ async fn cancelling_a_running_job_is_read_back_with_its_progress_on(store: Share
     );
 }
 
-fn model(id: Uuid, created_at: &str) -> ModelRecord {
+pub(super) fn model(id: Uuid, created_at: &str) -> ModelRecord {
     ModelRecord {
         id,
         recipe: "features".into(),

@@ -1,9 +1,10 @@
 // The views' message bus: the only way one view (jobs, detail, curves, evaluation, models, form,
-// predict, datasets) makes another react, so that views import only the leaves (api, bus, dom, recipes,
-// state) and never each other (tests/dashboard/imports.mjs checks this). on(name, fn) subscribes,
-// emit(name, detail) calls every handler of that name at once, in the order they subscribed,
-// with `detail` as the argument, just as a direct call would: nothing is deferred, and an
-// exception in a handler reaches the emitter. Every name must be one of EVENTS below.
+// predict, datasets) makes another react, so that views import only the leaves (api, bus, chains,
+// dom, recipes, state) and never each other (tests/dashboard/imports.mjs checks this).
+// on(name, fn) subscribes, emit(name, detail) calls every handler of that name at once, in the
+// order they subscribed, with `detail` as the argument, just as a direct call would: nothing is
+// deferred, and an exception in a handler reaches the emitter. Every name must be one of EVENTS
+// below.
 
 // The events, who emits them and who handles them. "Requests" ask the owner of some data to do
 // something; the others announce that shared state (state.js) changed.
@@ -15,6 +16,7 @@ export const EVENTS = {
   'refresh-run': 're-read job {id} in full (detail: stream ended or failed) → jobs',
   'refresh-models': 're-read the model list (detail, jobs: a job finished) → models',
   'job-created': 'job {job} was just created: list it (form) → jobs',
+  'pipeline-created': 'pipeline {pipeline} was just created: list its jobs as one chain (form) → jobs',
   'evaluate-model': 'prefill the form to evaluate model {model} (models: "Evaluate…") → form',
   'show-evaluation': 'scroll to the evaluation of job {id} and focus it (detail: its "Evaluation" button) → evaluation',
   // announcements

@@ -9,7 +9,7 @@
 
 import { api, withToken } from './api.js';
 import { emit, on } from './bus.js';
-import { $, h, EVALUATION_DETAIL, fmtDuration, fmtObject, isTerminal, jobEvaluation, jobLabel, num, pct, statusText } from './dom.js';
+import { $, h, EVALUATION_DETAIL, fmtDuration, fmtObject, isTerminal, jobEvaluation, jobLabel, num, pct, shortId, statusText } from './dom.js';
 import { state, mergeJob, runFor } from './state.js';
 
 export function closeStream() {
@@ -217,6 +217,8 @@ export function renderDetail() {
   const facts = [
     ['Job', job.id],
     ['Dataset', job.dataset],
+    ['Chain', job.pipeline ? `step “${job.step ?? '?'}” of chain ${shortId(job.pipeline)}` : null],
+    ['Depends on', job.depends_on?.length ? job.depends_on.map(shortId).join(', ') : null],
     ['Created', job.created_at ? new Date(job.created_at).toLocaleString() : null],
     ['Ran for', job.started_at ? fmtDuration(((job.finished_at ? Date.parse(job.finished_at) : Date.now()) - Date.parse(job.started_at)) / 1000) : null],
     ['Parameters', job.params ? Object.entries(job.params).filter(([k, v]) => k !== 'kind' && k !== 'dataset' && v != null).map(([k, v]) => `${k}=${v}`).join(', ') : null],

@@ -30,7 +30,7 @@ const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 export const isTerminal = (status) => TERMINAL.has(status);
 
 // Status words carry a symbol too, so they read without colour.
-const STATUS_MARK = { queued: '◷', running: '▶', succeeded: '✓', failed: '✗', cancelled: '⊘' };
+const STATUS_MARK = { waiting: '⧖', queued: '◷', running: '▶', succeeded: '✓', failed: '✗', cancelled: '⊘' };
 export const statusText = (s) => `${STATUS_MARK[s] ?? '?'} ${s}`;
 
 export const pct = (v) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : '—');

@@ -1,9 +1,10 @@
 // The job form: loading the server's job defaults (GET /v1/jobs/defaults, once, at start-up;
 // nothing can be submitted before), building the recipe's fields from them (recipes.js), the
 // pickers filled from the API (datasets, features jobs, models, splits), its errors, reading
-// and submitting POST /v1/jobs, and "Evaluate…" prefilling it. The dataset list itself is read
-// by datasets.js (state.datasets); the form fills its picker from it.
-// Emits: job-created and select-job (a job was submitted).
+// and submitting one step (POST /v1/jobs) or a whole recipe as a chain (POST /v1/pipelines, a
+// section of fields per step, sent as that step's overrides), and "Evaluate…" prefilling it.
+// The dataset list itself is read by datasets.js (state.datasets); the form fills its picker.
+// Emits: job-created and select-job (a job was submitted), pipeline-created (a whole recipe was).
 // Handles: jobs-changed and models-changed (refill the pickers), datasets-changed (refill the
 // dataset picker), evaluate-model (prefill).
 
@@ -12,68 +13,89 @@ import { emit, on } from './bus.js';
 import { $, h, fillSelect, shortId, modelLabel } from './dom.js';
 import { state } from './state.js';
 import {
-  RECIPES, fieldId, inRange, rangeOf, rangeWords, recipeFields, serverDefaults,
+  CHAINS, RECIPES, choiceHelp, formSections, inRange, inputId, isChain, rangeOf, rangeWords, serverDefaults,
 } from './recipes.js';
 
-const currentRecipe = () => $('#recipe').value;
+// The recipe picker's choice: a single recipe (a key of RECIPES) or a whole one (of CHAINS).
+const currentChoice = () => $('#recipe').value;
+
+// What a field's value is remembered under: its name, or "step.name" in a whole recipe.
+const memoryKey = (step, name) => (step ? `${step}.${name}` : name);
 
 /** Keep the values typed for the form's recipe: they survive switching to another recipe and back. */
 function saveFormValues() {
-  const recipe = $('#recipe').dataset.built;
-  if (!recipe) return;
+  const choice = $('#recipe').dataset.built;
+  if (!choice) return;
   const values = {};
   for (const el of $('#recipe-fields').querySelectorAll('[data-field]')) {
-    values[el.dataset.field] = el.type === 'checkbox' ? el.checked : el.value;
+    values[memoryKey(el.dataset.step, el.dataset.field)] = el.type === 'checkbox' ? el.checked : el.value;
   }
-  state.formMemory[recipe] = values;
+  state.formMemory[choice] = values;
 }
 
-function fieldInput(name, f, value, helpId) {
-  const id = fieldId(name);
+function fieldInput(step, name, f, value, helpId) {
+  const id = inputId(step, name);
   const described = f.help ? helpId : null;
+  const common = { id, name, 'data-field': name, 'data-step': step, 'data-testid': id, 'aria-describedby': described };
   if (f.type === 'select') {
-    const input = h('select', { id, name, 'data-field': name, 'data-testid': id, required: true, 'aria-describedby': described });
+    const input = h('select', { ...common, required: true });
     if (value) input.dataset.wanted = value; // applied once the options arrive from the API
     input.addEventListener('change', () => delete input.dataset.wanted); // the user's choice wins
     return input;
   }
   if (f.type === 'bool') {
-    return h('input', { id, name, 'data-field': name, 'data-testid': id, type: 'checkbox', checked: value === true, 'aria-describedby': described });
+    return h('input', { ...common, type: 'checkbox', checked: value === true });
   }
   const r = rangeOf(name);
   return h('input', {
-    id, name, 'data-field': name, 'data-testid': id,
+    ...common,
     type: f.type === 'text' ? 'text' : 'number',
     inputmode: f.type === 'int' ? 'numeric' : f.type === 'float' ? 'decimal' : null,
     step: f.type === 'int' ? '1' : f.type === 'float' ? 'any' : null,
     min: r.minimum ?? r.exclusive_minimum, max: r.maximum ?? r.exclusive_maximum,
-    list: f.list, placeholder: f.placeholder, required: !f.optional, 'aria-describedby': described,
+    list: f.list, placeholder: f.placeholder, required: !f.optional,
     // Small rates read better as Chollet writes them (2e-5); number inputs accept that form.
     value: typeof value === 'number' && value > 0 && value < 1e-3 ? value.toExponential() : String(value),
   });
 }
 
-/** (Re)build the recipe's fields: the values typed before, or the server's defaults. */
+/** One field with its label and help; `step` names its step in a whole recipe. */
+function fieldBox(step, { name, f, value }, memory) {
+  const id = inputId(step, name);
+  const helpId = `${id}-help`;
+  const key = memoryKey(step, name);
+  return h('div', { class: 'field' },
+    h('label', { for: id }, f.label),
+    fieldInput(step, name, f, key in memory ? memory[key] : value, helpId),
+    f.help ? h('p', { id: helpId, class: 'help' }, f.help) : null);
+}
+
+/** (Re)build the recipe's fields: the values typed before, or the server's defaults. A whole
+ * recipe shows a fieldset per step that has fields, and says which steps take the defaults. */
 export function buildRecipeFields(useDefaults = false) {
   saveFormValues();
-  const recipe = currentRecipe();
+  const choice = currentChoice();
   const box = $('#recipe-fields');
-  $('#recipe-help').textContent = RECIPES[recipe].help;
+  $('#recipe-help').textContent = choiceHelp(choice);
+  $('#start-job').textContent = isChain(choice) ? 'Start whole recipe' : 'Start job';
   if (!state.defaults) {
     // Nothing to show (or submit) before the server's defaults are in; loadDefaults builds then.
     delete $('#recipe').dataset.built;
     box.replaceChildren(h('p', { class: 'help' }, 'Loading the job defaults from the server…'));
     return;
   }
-  const memory = useDefaults ? {} : state.formMemory[recipe] ?? {};
-  box.replaceChildren(...recipeFields(recipe).map(({ name, f, value }) => {
-    const helpId = `${fieldId(name)}-help`;
-    return h('div', { class: 'field' },
-      h('label', { for: fieldId(name) }, f.label),
-      fieldInput(name, f, name in memory ? memory[name] : value, helpId),
-      f.help ? h('p', { id: helpId, class: 'help' }, f.help) : null);
-  }));
-  $('#recipe').dataset.built = recipe;
+  const memory = useDefaults ? {} : state.formMemory[choice] ?? {};
+  const sections = formSections(choice).map(({ step, legend, fields }) => (legend
+    ? h('fieldset', { class: 'step-fields', 'data-testid': 'step-fields', 'data-step-fields': step },
+      h('legend', {}, legend), fields.map((field) => fieldBox(step, field, memory)))
+    : fields.map((field) => fieldBox(step, field, memory))));
+  const withDefaults = (CHAINS[choice]?.steps ?? []).filter((s) => !s.as).map((s) => `“${s.step}”`);
+  const who = withDefaults.length > 1 ? `Steps ${withDefaults.join(' and ')} take` : `Step ${withDefaults[0]} takes`;
+  const note = withDefaults.length
+    ? h('p', { class: 'help' }, `${who} the server's defaults; the recipe links each step to the one before.`)
+    : null;
+  box.replaceChildren(...sections.flat(), ...(note ? [note] : []));
+  $('#recipe').dataset.built = choice;
   clearFormError();
   refreshFormPickers();
 }
@@ -121,63 +143,85 @@ function clearFormError() {
   for (const msg of document.querySelectorAll('#job-form .field-error')) msg.remove();
 }
 
+/** The input an error's field names: "epochs" (or "params.epochs"), or in a whole recipe
+ * "steps.train.epochs" (also "overrides.…"); a step's "dataset" is the form's one picker. */
+function inputOf(field) {
+  const parts = String(field).split('.');
+  const name = parts.pop();
+  const step = ['steps', 'overrides'].includes(parts[0]) ? parts[1] : null;
+  const form = $('#job-form');
+  return (step && form.querySelector(`[data-step="${CSS.escape(step)}"][data-field="${CSS.escape(name)}"]`))
+    || form.querySelector(`[data-field="${CSS.escape(name)}"]:not([data-step])`);
+}
+
 /** Show an error as the API worded it; when it names a field, mark that field too. */
 function showFormError(message, field = null) {
   const el = $('#form-error');
   el.textContent = message;
   el.hidden = false;
-  if (!field) return;
-  const name = String(field).split('.').pop(); // tolerate "params.epochs"
-  const input = document.querySelector(`#job-form [data-field="${CSS.escape(name)}"]`);
+  const input = field && inputOf(field);
   if (!input) return;
   input.setAttribute('aria-invalid', 'true');
   input.closest('.field, .row')?.append(h('p', { class: 'field-error', 'data-testid': 'field-error' }, `⚠ ${message}`));
   input.focus();
 }
 
-/** Read the form into the POST /v1/jobs body, or report the first field that does not parse. */
-function readJobBody() {
-  const recipe = currentRecipe();
-  const spec = RECIPES[recipe];
-  const body = { kind: spec.kind, dataset: $('#dataset').value, ...(spec.fixed ?? {}) };
-  if (!body.dataset) return { error: 'Choose a dataset.', field: 'dataset' };
-  for (const { name, f } of recipeFields(recipe)) {
-    const el = document.getElementById(fieldId(name));
-    if (f.type === 'bool') {
-      body[name] = el.checked;
-      continue;
-    }
-    const raw = el.value.trim();
-    if (raw === '') {
-      if (f.optional) continue;
-      return { error: `${f.label}: a value is needed.`, field: name };
-    }
-    if (f.type === 'int' || f.type === 'float') {
-      const v = Number(raw);
-      const r = rangeOf(name);
-      if (!(f.type === 'int' ? Number.isInteger(v) : Number.isFinite(v)) || !inRange(v, r)) {
-        return { error: `${f.label}: ${rangeWords(f, r)} is needed.`, field: name };
+/** One field's value as the API takes it: { value }, { skip } (empty and optional) or { error }. */
+function readField(el, name, f) {
+  if (f.type === 'bool') return { value: el.checked };
+  const raw = el.value.trim();
+  if (raw === '') return f.optional ? { skip: true } : { error: `${f.label}: a value is needed.` };
+  if (f.type !== 'int' && f.type !== 'float') return { value: raw };
+  const v = Number(raw);
+  const r = rangeOf(name);
+  if (!(f.type === 'int' ? Number.isInteger(v) : Number.isFinite(v)) || !inRange(v, r)) {
+    return { error: `${f.label}: ${rangeWords(f, r)} is needed.` };
+  }
+  return { value: v };
+}
+
+/** Read the form into its request: a job for POST /v1/jobs, or a whole recipe with each step's
+ * fields as its overrides for POST /v1/pipelines; or the first field that does not parse. */
+function readRequest(choice) {
+  const dataset = $('#dataset').value;
+  if (!dataset) return { error: 'Choose a dataset.', field: 'dataset' };
+  const chain = CHAINS[choice];
+  const spec = RECIPES[choice];
+  const body = chain
+    ? { recipe: chain.recipe, dataset, overrides: {} }
+    : { kind: spec.kind, dataset, ...(spec.fixed ?? {}) };
+  for (const { step, fields } of formSections(choice)) {
+    const params = step ? (body.overrides[step] = {}) : body;
+    for (const { name, f } of fields) {
+      const read = readField(document.getElementById(inputId(step, name)), name, f);
+      if (read.error) {
+        return step
+          ? { error: `Step “${step}”: ${read.error}`, field: `steps.${step}.${name}` }
+          : { error: read.error, field: name };
       }
-      body[name] = v;
-    } else {
-      body[name] = raw;
+      if (!read.skip) params[name] = read.value;
     }
   }
-  return { body };
+  return { path: chain ? '/v1/pipelines' : '/v1/jobs', body };
 }
 
 export async function submitJob(ev) {
   ev.preventDefault();
   clearFormError();
   if (!state.defaults) return showFormError('The job defaults have not loaded from the server yet.');
-  const { body, error, field } = readJobBody();
+  const choice = currentChoice();
+  const { path, body, error, field } = readRequest(choice);
   if (error) return showFormError(error, field);
   const button = $('#start-job');
   button.disabled = true; // no double submissions while the request is in flight
   try {
-    const job = await api('/v1/jobs', { method: 'POST', json: body });
-    emit('job-created', { job }); // listed at once, before the next poll
-    emit('select-job', { id: job.id });
+    const answer = await api(path, { method: 'POST', json: body });
+    if (isChain(choice)) {
+      emit('pipeline-created', { pipeline: answer }); // listed at once as one chain row
+    } else {
+      emit('job-created', { job: answer }); // listed at once, before the next poll
+      emit('select-job', { id: answer.id });
+    }
   } catch (e) {
     showFormError(e.message, e.field);
   } finally {

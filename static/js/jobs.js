@@ -1,17 +1,20 @@
 // The job list: polled every 2 s (GET /v1/jobs), rows kept by job id and updated in place so a
-// click or a focused checkbox is never lost to a re-render; keeping the runs on the charts
-// current as jobs progress and finish; re-reading one job in full; cancelling a job; the
-// "compare" boxes (state.compare).
+// click or a focused checkbox is never lost to a re-render; the jobs of one pipeline shown as one
+// chain row that expands to their rows (chains.js; a new pipeline is read once from
+// GET /v1/pipelines for its recipe and step order); keeping the runs on the charts current as
+// jobs progress and finish; re-reading one job in full; cancelling a job; the "compare" boxes
+// (state.compare).
 // Emits: select-job (a row clicked), compare-changed (a compare box), jobs-changed (after each
 // poll), run-finished (a poll saw an open run's job finish), run-updated (a job re-read in full),
 // refresh-models (a job finished), cancel-failed.
-// Handles: job-selected and job-created (re-render the list), cancel-job, refresh-jobs,
-// refresh-run.
+// Handles: job-selected (re-render the list, open the selected job's chain), job-created and
+// pipeline-created (list them at once), cancel-job, refresh-jobs, refresh-run.
 
 import { api, setConn } from './api.js';
 import { emit, on } from './bus.js';
 import { $, h, fmtAge, isTerminal, jobLabel, shortId, statusText } from './dom.js';
 import { state, mergeJob } from './state.js';
+import { chainRow, listEntries, rememberPipeline, setExpanded, updateChainRow } from './chains.js';
 
 const POLL_MS = 2000;
 
@@ -32,6 +35,7 @@ function jobRow(job) {
   });
   const parts = {
     compare,
+    step: h('span', { class: 'step-name', 'data-testid': 'job-step', hidden: true }),
     kind: h('span', { class: 'kind' }),
     id: h('span', { class: 'jid' }, shortId(job.id)),
     dataset: h('span', { class: 'ds', 'data-testid': 'job-dataset' }),
@@ -46,7 +50,7 @@ function jobRow(job) {
   parts.select = h('button', {
     type: 'button', class: 'job-select', 'data-testid': 'job-select', title: job.id,
     onclick: () => emit('select-job', { id: job.id }),
-  }, parts.kind, ' ', parts.id);
+  }, parts.step, parts.kind, ' ', parts.id);
   const li = h('li', { class: 'job', 'data-testid': 'job-row', 'data-job-id': job.id },
     h('label', { class: 'cmp' }, compare, h('span', { class: 'cmp-text' }, 'compare')),
     parts.select, parts.dataset, parts.status, parts.progress, parts.age,
@@ -61,36 +65,85 @@ function progressText(p) {
   return `${p.done}/${p.total} ${p.unit ?? ''}`.trim();
 }
 
-export function renderJobs() {
-  const list = $('#job-list');
-  const ids = new Set(state.jobs.map((j) => j.id));
-  for (const [id, row] of state.jobRows) {
-    if (!ids.has(id)) {
+/** Bring a job's row up to date; the row, made once, is returned. */
+function updateJobRow(job) {
+  const { li, parts } = jobRow(job);
+  li.dataset.status = job.status;
+  parts.step.textContent = job.step ?? '';
+  parts.step.hidden = !job.step;
+  parts.kind.textContent = jobLabel(job);
+  parts.dataset.textContent = job.dataset ?? '—';
+  parts.status.textContent = statusText(job.status);
+  parts.status.className = `status status-${job.status}`;
+  parts.progress.textContent = progressText(job.progress);
+  parts.age.textContent = fmtAge(job.created_at);
+  parts.age.dateTime = job.created_at ?? '';
+  parts.age.title = job.created_at ? new Date(job.created_at).toLocaleString() : '';
+  parts.cancel.hidden = isTerminal(job.status);
+  parts.compare.checked = state.compare.has(job.id);
+  const selected = job.id === state.selected;
+  li.classList.toggle('selected', selected);
+  if (selected) parts.select.setAttribute('aria-current', 'true');
+  else parts.select.removeAttribute('aria-current');
+  return li;
+}
+
+/** Put `li` at position i of `list`, moving it only when it is out of place: moving a node
+ * would take the focus away from it. */
+function place(list, li, i) {
+  if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
+}
+
+/** Take off the rows (job or chain rows, by id) of things no longer listed. */
+function dropRows(rows, listed) {
+  for (const [id, row] of rows) {
+    if (!listed.has(id)) {
       row.li.remove();
-      state.jobRows.delete(id);
+      rows.delete(id);
     }
   }
-  state.jobs.forEach((job, i) => {
-    const { li, parts } = jobRow(job);
-    li.dataset.status = job.status;
-    parts.kind.textContent = jobLabel(job);
-    parts.dataset.textContent = job.dataset ?? '—';
-    parts.status.textContent = statusText(job.status);
-    parts.status.className = `status status-${job.status}`;
-    parts.progress.textContent = progressText(job.progress);
-    parts.age.textContent = fmtAge(job.created_at);
-    parts.age.dateTime = job.created_at ?? '';
-    parts.age.title = job.created_at ? new Date(job.created_at).toLocaleString() : '';
-    parts.cancel.hidden = isTerminal(job.status);
-    parts.compare.checked = state.compare.has(job.id);
-    const selected = job.id === state.selected;
-    li.classList.toggle('selected', selected);
-    if (selected) parts.select.setAttribute('aria-current', 'true');
-    else parts.select.removeAttribute('aria-current');
-    // Move only rows that are out of place: moving a node would take the focus away from it.
-    if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
+}
+
+export function renderJobs() {
+  const list = $('#job-list');
+  const entries = listEntries(state.jobs);
+  dropRows(state.jobRows, new Set(state.jobs.map((j) => j.id)));
+  dropRows(state.chainRows, new Set(entries.filter((e) => e.chain).map((e) => e.chain.id)));
+  openChainOfSelected();
+  entries.forEach(({ job, chain }, i) => {
+    if (job) {
+      place(list, updateJobRow(job), i);
+      return;
+    }
+    place(list, updateChainRow(chain), i);
+    const steps = chainRow(chain.id).parts.steps;
+    chain.jobs.forEach((step, k) => place(steps, updateJobRow(step), k));
   });
   $('#jobs-empty').hidden = state.jobs.length > 0;
+}
+
+/** Read the pipelines of chains not seen before: their recipe and step order never change. */
+async function readNewPipelines() {
+  const unknown = new Set(state.jobs.map((j) => j.pipeline).filter((id) => id && !state.pipelines.has(id)));
+  if (!unknown.size) return;
+  try {
+    for (const p of await api('/v1/pipelines')) rememberPipeline(p);
+    for (const id of unknown) {
+      if (!state.pipelines.has(id)) rememberPipeline(await api(`/v1/pipelines/${encodeURIComponent(id)}`));
+    }
+  } catch {
+    // Shown without its recipe, in creation order, until a later poll reads it.
+  }
+}
+
+/** Once per selection, open the chain the selected job is in, so that its row shows (the user
+ * may close the chain again). */
+function openChainOfSelected() {
+  if (!state.selected || state.chainOpenedFor === state.selected) return;
+  const job = state.jobs.find((j) => j.id === state.selected);
+  if (!job) return; // not listed yet: tried again after the next poll
+  state.chainOpenedFor = state.selected;
+  if (job.pipeline) setExpanded(job.pipeline, true);
 }
 
 export async function pollJobs() {
@@ -98,6 +151,7 @@ export async function pollJobs() {
   try {
     const before = new Map(state.jobs.map((j) => [j.id, j.status]));
     state.jobs = await api('/v1/jobs');
+    await readNewPipelines();
     setConn('ok', `connected · updated ${new Date().toLocaleTimeString()}`);
     renderJobs();
     let finished = false;
@@ -156,6 +210,12 @@ export async function cancelJob(id) {
 on('job-selected', () => renderJobs());
 on('job-created', ({ job }) => {
   state.jobs = [job, ...state.jobs.filter((j) => j.id !== job.id)];
+  renderJobs();
+});
+on('pipeline-created', ({ pipeline }) => {
+  rememberPipeline(pipeline);
+  const ids = new Set(pipeline.jobs.map((j) => j.id));
+  state.jobs = [...[...pipeline.jobs].reverse(), ...state.jobs.filter((j) => !ids.has(j.id))];
   renderJobs();
 });
 on('cancel-job', ({ id }) => cancelJob(id));

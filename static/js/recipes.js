@@ -1,7 +1,8 @@
 // The recipes and their fields: what the form sends for each of Chollet's recipes, how each
 // field looks, and the server's side of it (GET /v1/jobs/defaults, kept in state.defaults):
-// which fields a recipe shows, their starting values and their ranges. No value or range of
-// the server's is repeated here.
+// which fields a recipe shows, their starting values and their ranges. Also the whole recipes
+// as chains (POST /v1/pipelines): their steps and which single recipe's fields each step shows.
+// No value or range of the server's is repeated here.
 
 import { state } from './state.js';
 
@@ -66,6 +67,61 @@ export const RECIPES = {
     order: ['split', 'batch_size'],
   },
 };
+
+// The whole recipes, queued as one chain by POST /v1/pipelines. `recipe` is the server's number;
+// `steps` are the chain's steps in order, named as the server names them. A step with `as` shows
+// the fields of that single recipe (less its reference, which the chain fills in, and the
+// parameters in `recipeSets`, which the recipe itself chooses) and sends them as its overrides;
+// a step without takes the server's defaults.
+export const CHAINS = {
+  whole_1: {
+    recipe: 1,
+    help: 'Queues extract features → train the classifier on them → evaluate it on the test split; each step starts when the one before succeeds.',
+    steps: [
+      { step: 'extract', label: 'Extract features', as: 'extract_features' },
+      { step: 'train', label: 'Train classifier on features', as: 'train_features' },
+      { step: 'evaluate', label: 'Evaluate on test' },
+    ],
+  },
+  whole_2: {
+    recipe: 2,
+    help: 'Queues training with data augmentation → evaluating the model on the test split.',
+    steps: [
+      { step: 'train', label: 'Train with data augmentation', as: 'train_augment' },
+      { step: 'evaluate', label: 'Evaluate on test' },
+    ],
+  },
+  whole_3: {
+    recipe: 3,
+    help: 'Queues whole recipe 2, then fine-tunes its model from block5_conv1 and evaluates the fine-tuned model on the test split.',
+    steps: [
+      { step: 'train', label: 'Train with data augmentation', as: 'train_augment' },
+      { step: 'evaluate', label: 'Evaluate on test' },
+      { step: 'fine_tune', label: 'Fine-tune top of VGG16', as: 'fine_tune', recipeSets: ['unfreeze_from'] },
+      { step: 'evaluate_fine_tuned', label: 'Evaluate fine-tuned model on test' },
+    ],
+  },
+};
+
+export const isChain = (choice) => Object.hasOwn(CHAINS, choice);
+export const choiceHelp = (choice) => (CHAINS[choice] ?? RECIPES[choice]).help;
+
+/** What the form shows for a choice of the recipe picker, as sections of fields: one untitled
+ * section for a single recipe; for a whole recipe, one per step that has fields to set, titled
+ * and named by its step. */
+export function formSections(choice) {
+  if (!isChain(choice)) return [{ step: null, legend: null, fields: recipeFields(choice) }];
+  return CHAINS[choice].steps
+    .filter((s) => s.as)
+    .map((s) => ({
+      step: s.step,
+      legend: `Step “${s.step}”: ${s.label}`,
+      fields: recipeFields(s.as).filter(({ name }) => name !== RECIPES[s.as].ref && !(s.recipeSets ?? []).includes(name)),
+    }));
+}
+
+/** The id of a field's input: the parameter's name, prefixed by its step in a whole recipe. */
+export const inputId = (step, name) => (step ? `${step.replaceAll('_', '-')}-${fieldId(name)}` : fieldId(name));
 
 export const VGG16_CONV_LAYERS = [1, 2, 3, 4, 5].flatMap((b) =>
   (b <= 2 ? [1, 2] : [1, 2, 3]).map((c) => `block${b}_conv${c}`));

@@ -1,8 +1,9 @@
-// The dashboard's one shared state object: what the API last said (jobs, models, datasets, job
-// defaults), what the user chose (selected job, compared jobs, smoothing), the learning curves of
-// every job seen (runs), and the views' own bookkeeping (sign-in, timers, the event stream, chart
-// and row caches). Every module reads and writes it here; no module keeps mutable variables
-// (bus.js's lists of event handlers are only filled in once, as the modules load).
+// The dashboard's one shared state object: what the API last said (jobs, pipelines, models,
+// datasets, job defaults), what the user chose (selected job, compared jobs, open chains,
+// smoothing), the learning curves of every job seen (runs), and the views' own bookkeeping
+// (sign-in, timers, the event stream, chart and row caches). Every module reads and writes it
+// here; no module keeps mutable variables (bus.js's lists of event handlers are only filled in
+// once, as the modules load).
 
 export const state = {
   jobs: [], // last GET /v1/jobs, newest first
@@ -17,6 +18,10 @@ export const state = {
   auth: { pending: null, declined: false }, // pending: Promise<boolean> while the sign-in dialog is open
   formMemory: {}, // recipe -> {field: value} typed there, kept while another recipe is shown
   jobRows: new Map(), // job id -> { li, parts } of the job list
+  pipelines: new Map(), // pipeline id -> { id, recipe, created_at, jobIds }: what never changes of it
+  chainRows: new Map(), // pipeline id -> { li, parts } of its chain row in the job list
+  expandedChains: new Set(), // pipeline ids whose chain rows show their steps
+  chainOpenedFor: null, // the selected job whose chain was opened for it (once per selection)
   pollTimer: null, // the next GET /v1/jobs
   stream: null, // { id, es, retry } for the selected job while it is not finished
   eta: { base: null, last: null }, // progress samples the ETA is measured from

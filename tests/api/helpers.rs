@@ -230,6 +230,19 @@ impl Api {
             .to_string()
     }
 
+    /// POST `body` as JSON to `path`: the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self
             .client
@@ -292,7 +305,17 @@ impl Api {
         id: &str,
         last_event_id: Option<&str>,
     ) -> Vec<(String, String, Value)> {
-        let mut request = self.client.get(format!("{}/v1/jobs/{id}/events", self.url));
+        self.stream(&format!("/v1/jobs/{id}/events"), last_event_id)
+            .await
+    }
+
+    /// Read the SSE stream at `path` to its end: (id, event, data) triples.
+    pub async fn stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Vec<(String, String, Value)> {
+        let mut request = self.client.get(format!("{}{path}", self.url));
         if let Some(last) = last_event_id {
             request = request.header("Last-Event-ID", last);
         }

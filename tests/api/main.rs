@@ -6,12 +6,14 @@ mod postgres;
 #[path = "../common/shared.rs"]
 mod shared;
 
+mod chains;
 mod classes;
 mod datasets;
 mod errors;
 mod health;
 mod helpers;
 mod lifecycle;
+mod readme;
 mod recipes;
 mod reports;
 mod scale_out;

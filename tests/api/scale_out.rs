@@ -206,6 +206,25 @@ async fn jobs_posted_to_either_replica_run_once_each_spread_over_the_workers() {
     let (_, listed) = a.get_json("/v1/jobs?status=succeeded").await;
     assert_eq!(listed.as_array().unwrap().len(), 8);
 
+    // A whole recipe posted to A waits and runs across the workers; B relays every step.
+    let recipe = json!({"recipe": 1, "dataset": "mini", "overrides": {"train": {"epochs": 2}}});
+    let (status, pipeline) = a.post_json("/v1/pipelines", recipe).await;
+    assert_eq!(status, 202, "{pipeline}");
+    let id = pipeline["id"].as_str().unwrap();
+    let events = b.stream(&format!("/v1/pipelines/{id}/events"), None).await;
+    let succeeded: Vec<&str> = events
+        .iter()
+        .filter(|(_, kind, d)| kind == "status" && d["status"] == "succeeded")
+        .map(|(_, _, d)| d["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(succeeded, ["extract", "train", "evaluate"], "{events:?}");
+    let (_, done) = a.get_json(&format!("/v1/pipelines/{id}")).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["jobs"][2]["params"]["model"],
+        done["jobs"][1]["model_id"]
+    );
+
     // A cancel sent to replica B reaches the worker running a job posted to A.
     let long = a
         .queue(

@@ -4,9 +4,9 @@
 // shows the trained model's evaluation on the test split (confusion matrix, per-class figures,
 // thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, uploads a zip
 // in the Datasets view (progress, report, thumbnails) and extracts features of it from the form,
-// and saves screenshots to bench-out/ (ignored
-// by git; docs/dashboard.png, the README's picture, is made on purpose by
-// benches/dashboard_screenshot.sh). The form's defaults and ranges are the server's
+// starts whole recipe 1 as one chain (POST /v1/pipelines) and follows its row and steps to the
+// end, and saves screenshots to bench-out/ (ignored by git; docs/dashboard.png, the README's
+// picture, is made on purpose by benches/dashboard_screenshot.sh). The form's defaults and ranges are the server's
 // (GET /v1/jobs/defaults): the test reads them from the server too and repeats none.
 // Run it with tests/dashboard/run.sh (it installs Chromium and node_modules when missing);
 // VGGSERVE_BIN names another server binary than target/release/vggserve.
@@ -39,6 +39,7 @@ const SERVER_START_MS = 120_000;
 const EXTRACT_MS = 300_000;
 const TRAIN_MS = 300_000;
 const PREDICT_MS = 120_000;
+const CHAIN_MS = EXTRACT_MS + TRAIN_MS; // whole recipe 1: extract, train and evaluate in a row
 
 let tmp;
 let server; // { proc, url, log: string[] }
@@ -54,6 +55,12 @@ const RECIPE_DEFAULTS = {
   train_augment: 'train_augmented',
   fine_tune: 'fine_tune',
   evaluate: 'evaluate',
+};
+// The whole recipes: the steps whose fields the form shows, and the server's defaults each takes.
+const WHOLE_RECIPE_DEFAULTS = {
+  whole_1: { extract: 'extract_features', train: 'train_on_features' },
+  whole_2: { train: 'train_augmented' },
+  whole_3: { train: 'train_augmented', fine_tune: 'fine_tune' },
 };
 
 function sharedDir() {
@@ -558,5 +565,116 @@ test('a zip uploaded in the Datasets view shows its report and thumbnails, and r
   await page.waitForSelector(row, { state: 'detached', timeout: 10_000 });
   await page.waitForSelector(`#dataset option[value="${UPLOAD_NAME}"]`, { state: 'detached', timeout: 5_000 });
   assert.equal((await fetch(`${server.url}/v1/datasets/${UPLOAD_NAME}`)).status, 404);
+  assert.deepEqual(consoleErrors, [], 'the page logged errors');
+});
+
+test('whole recipe 1 from the form runs as one chain row that opens to its three steps', { timeout: CHAIN_MS + 60_000 }, async (t) => {
+  await page.locator('#jobs-panel').scrollIntoViewIfNeeded();
+  await page.selectOption('#dataset', 'tiny');
+  // Each whole recipe shows a box of fields per step, with the server's defaults of that step's
+  // single recipe (the references between steps are the recipe's, so no picker for them).
+  for (const [choice, steps] of Object.entries(WHOLE_RECIPE_DEFAULTS)) {
+    await page.selectOption('#recipe', choice);
+    const shown = await page.$$eval('[data-testid="step-fields"]', (boxes) => boxes.map((box) => ({
+      step: box.dataset.stepFields,
+      fields: [...box.querySelectorAll('[data-field]')].map((el) => [el.dataset.field, el.type === 'checkbox' ? el.checked : el.type === 'number' ? Number(el.value) : el.value]),
+    })));
+    assert.deepEqual(shown.map((s) => s.step), Object.keys(steps), `${choice}: steps with fields`);
+    for (const { step, fields } of shown) {
+      assert.ok(fields.length > 0, `${choice}: step ${step} shows no fields`);
+      for (const [name, value] of fields) assert.equal(value, jobDefaults.defaults[steps[step]][name], `${choice}: ${step}.${name}`);
+    }
+    assert.equal(await page.$('#recipe-fields select'), null, `${choice}: a reference picker is shown`);
+  }
+
+  await page.selectOption('#recipe', 'whole_1');
+  // A value out of the server's range is refused before sending, at the field of its step.
+  await page.fill('#train-epochs', String(jobDefaults.limits.epochs.maximum + 1));
+  await page.click('#start-job');
+  await page.waitForSelector('#form-error:not([hidden])', { timeout: 5_000 });
+  assert.match(await page.textContent('#form-error'), /train/);
+  assert.equal(await page.getAttribute('#train-epochs', 'aria-invalid'), 'true');
+  assert.equal(await page.getAttribute('#extract-batch-size', 'aria-invalid'), null);
+
+  await page.fill('#train-epochs', String(EPOCHS));
+  const known = await page.$$eval('[data-testid="chain-row"]', (rows) => rows.map((r) => r.dataset.pipelineId));
+  await page.click('#start-job');
+  // The first sight of the new chain: the ids of its rows and the steps' statuses right then.
+  const seen = await page.waitForFunction((before) => {
+    const err = document.querySelector('#form-error');
+    if (err && !err.hidden) return { error: err.textContent };
+    const fresh = [...document.querySelectorAll('[data-testid="chain-row"]')].filter((r) => !before.includes(r.dataset.pipelineId));
+    if (!fresh.length) return false;
+    const steps = [...fresh[0].querySelectorAll('[data-testid="chain-steps"] > [data-testid="job-row"]')].map((r) => ({
+      id: r.dataset.jobId, status: r.dataset.status,
+      text: r.querySelector('[data-testid="job-status"]').textContent, class: r.querySelector('[data-testid="job-status"]').className,
+    }));
+    return { ids: fresh.map((r) => r.dataset.pipelineId), steps };
+  }, known, { timeout: 30_000 });
+  const first = await seen.jsonValue();
+  assert.ok(!first.error, `the server refused the whole recipe: ${first.error}${serverLog()}`);
+  assert.equal(first.ids.length, 1, `one chain row for the whole recipe, got ${first.ids.length}`);
+  const pipelineId = first.ids[0];
+  const chain = `[data-testid="chain-row"][data-pipeline-id="${pipelineId}"]`;
+
+  // What the server says the pipeline is: recipe 1, three steps, the form's values as overrides.
+  const res = await fetch(`${server.url}/v1/pipelines/${pipelineId}`);
+  assert.equal(res.status, 200);
+  const queued = await res.json();
+  assert.equal(queued.recipe, 1);
+  assert.deepEqual(queued.jobs.map((j) => j.step), ['extract', 'train', 'evaluate']);
+  assert.equal(queued.jobs[1].params.epochs, EPOCHS, 'the train step did not get the form\'s epochs');
+  assert.ok(queued.jobs.every((j) => j.pipeline === pipelineId && j.dataset === 'tiny'));
+  // The last step waits on the two before it, so it was still waiting when the row appeared.
+  assert.deepEqual(first.steps.map((s) => s.id), queued.jobs.map((j) => j.id));
+  assert.equal(first.steps[2].status, 'waiting');
+  assert.match(first.steps[2].text, /^[^?\s] waiting$/, 'waiting is shown with its own mark');
+  assert.match(first.steps[2].class, /\bstatus-waiting\b/);
+
+  // ONE row: the steps are not listed on their own, and stay hidden until the chain is opened.
+  for (const j of queued.jobs) assert.equal(await page.$(`#job-list > [data-job-id="${j.id}"]`), null, `step ${j.step} listed on its own`);
+  assert.match(await page.textContent(`${chain} [data-testid="chain-name"]`), /recipe 1\b/);
+  assert.equal(await page.textContent(`${chain} [data-testid="chain-dataset"]`), 'tiny');
+  const toggle = `${chain} [data-testid="chain-toggle"]`;
+  assert.equal(await page.getAttribute(toggle, 'aria-expanded'), 'false');
+  assert.equal(await page.isHidden(`${chain} [data-testid="chain-steps"]`), true);
+
+  // Opened from the keyboard, it shows its three steps in order, named as the server names them.
+  await page.focus(toggle);
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute(toggle, 'aria-expanded'), 'true');
+  await page.waitForSelector(`${chain} [data-testid="chain-steps"]`, { state: 'visible', timeout: 5_000 });
+  const readSteps = () => page.$$eval(`${chain} [data-testid="chain-steps"] > [data-testid="job-row"]`, (rows) => rows.map((r) => ({
+    id: r.dataset.jobId, step: r.querySelector('[data-testid="job-step"]').textContent, status: r.dataset.status,
+  })));
+  const opened = await readSteps();
+  assert.deepEqual(opened.map(({ id, step }) => ({ id, step })), queued.jobs.map(({ id, step }) => ({ id, step })));
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'chain-toggle', 'the toggle lost the focus');
+
+  // Until the chain ends; then its row and every step's row say what the server says.
+  const ended = await page.waitForFunction((sel) => {
+    const s = document.querySelector(sel)?.dataset.status;
+    return ['succeeded', 'failed', 'cancelled'].includes(s) ? s : false;
+  }, chain, { timeout: CHAIN_MS, polling: 250 });
+  const finalRes = await fetch(`${server.url}/v1/pipelines/${pipelineId}`);
+  const final = await finalRes.json();
+  const status = await ended.jsonValue();
+  if (status !== 'succeeded') {
+    assert.fail(`chain ${status}: ${final.jobs.map((j) => `${j.step} ${j.status} ${j.error ?? ''}`).join('; ')}${serverLog()}`);
+  }
+  assert.equal(final.status, status);
+  assert.match(await page.textContent(`${chain} [data-testid="chain-status"]`), /succeeded/);
+  assert.match(await page.textContent(`${chain} [data-testid="chain-stage"]`), /3\/3/);
+  const done = await readSteps();
+  assert.deepEqual(done, final.jobs.map(({ id, step, status: s }) => ({ id, step, status: s })));
+  assert.equal(await page.getAttribute(toggle, 'aria-expanded'), 'true', 'the chain closed by itself');
+
+  // A step's row is an ordinary job row: selecting the train step shows its curves.
+  const trainStep = final.jobs[1];
+  await page.click(`${chain} [data-testid="job-row"][data-job-id="${trainStep.id}"] [data-testid="job-select"]`);
+  await page.waitForFunction((n) => window.vggserve.charts.acc.data[0]?.length === n, EPOCHS, { timeout: 30_000 });
+  assert.equal(await page.evaluate(() => window.vggserve.state.selected), trainStep.id);
+  assert.match(await page.textContent('[data-testid="job-detail"]'), new RegExp(`step “train” of chain ${pipelineId.slice(0, 8)}`));
+  t.diagnostic(`chain ${pipelineId}: ${done.map((s) => `${s.step} ${s.status}`).join(', ')}`);
   assert.deepEqual(consoleErrors, [], 'the page logged errors');
 });

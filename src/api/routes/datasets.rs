@@ -219,7 +219,7 @@ pub async fn create(
 }
 
 /// Delete a dataset (an uploaded one everywhere; else its folder or symlink in the datasets
-/// dir), unless a queued or running job uses it.
+/// dir), unless a waiting, queued or running job uses it.
 #[utoipa::path(
     delete,
     path = "/v1/datasets/{name}",
@@ -229,7 +229,7 @@ pub async fn create(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid name", body = ErrorBody),
         (status = 404, description = "No such dataset", body = ErrorBody),
-        (status = 409, description = "A queued or running job uses it", body = ErrorBody),
+        (status = 409, description = "A waiting, queued or running job uses it", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -244,7 +244,7 @@ pub async fn delete(
     if !active.is_empty() {
         let ids: Vec<String> = active.iter().map(ToString::to_string).collect();
         return Err(ApiError::conflict(format!(
-            "dataset {name:?} is used by queued or running jobs: {}",
+            "dataset {name:?} is used by waiting, queued or running jobs: {}",
             ids.join(", ")
         ))
         .field("name"));

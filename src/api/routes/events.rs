@@ -5,8 +5,10 @@
 //! a recorded one is read back from the store by id, so the client sees no gap or repeat,
 //! and a subscriber that falls behind resyncs from the store the same way.
 //! Each job has at most `--max-sse-subscribers-per-job` live streams (429 beyond); a slot is
-//! held by the task feeding the stream and given back when that task ends.
+//! held by the task feeding the stream and given back when that task ends. A pipeline's
+//! stream (`pipelines`) is the same feed over all its jobs ([`Subject`]).
 
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -20,23 +22,14 @@ use uuid::Uuid;
 
 use crate::api::extract::PathId;
 use crate::api::{ApiError, AppState, ErrorBody};
-use crate::domain::{JobStatus, Notice, StoredEvent};
+use crate::domain::{JobStatus, Notice, Pipeline};
+use crate::store::StoreError;
 
 /// What is sent: a recorded event, or progress carrying the last recorded id sent.
 struct JobEvent {
     id: i64,
     kind: String,
     data: serde_json::Value,
-}
-
-impl From<StoredEvent> for JobEvent {
-    fn from(e: StoredEvent) -> Self {
-        Self {
-            id: e.id,
-            kind: e.kind,
-            data: e.data,
-        }
-    }
 }
 
 /// How often a live stream also reads its job's events from the store.
@@ -79,10 +72,76 @@ pub async fn stream(
     if state.store.job(id).await?.is_none() {
         return Err(ApiError::not_found(format!("job {id} not found")).field("id"));
     }
+    open_stream(state, id, Subject::job(id), &headers)
+}
+
+/// What a stream follows: one job, or a pipeline's jobs, each event then naming its step
+/// and job. It ends once every job's final status has been sent.
+pub struct Subject {
+    steps: HashMap<Uuid, Option<String>>,
+    ended: HashSet<Uuid>,
+}
+
+impl Subject {
+    pub fn job(id: Uuid) -> Self {
+        Self {
+            steps: HashMap::from([(id, None)]),
+            ended: HashSet::new(),
+        }
+    }
+
+    pub fn pipeline(pipeline: &Pipeline) -> Self {
+        let steps = pipeline
+            .jobs
+            .iter()
+            .map(|job| (job.id, Some(job.step.clone().unwrap_or_default())))
+            .collect();
+        Self {
+            steps,
+            ended: HashSet::new(),
+        }
+    }
+
+    fn jobs(&self) -> Vec<Uuid> {
+        self.steps.keys().copied().collect()
+    }
+
+    /// The event as the client gets it: with `step` and `job` when following a pipeline.
+    fn event(&self, job: Uuid, id: i64, kind: &str, mut data: serde_json::Value) -> JobEvent {
+        if let Some(Some(step)) = self.steps.get(&job) {
+            if let Some(fields) = data.as_object_mut() {
+                fields.insert("step".into(), step.clone().into());
+                fields.insert("job".into(), job.to_string().into());
+            }
+        }
+        JobEvent {
+            id,
+            kind: kind.to_owned(),
+            data,
+        }
+    }
+
+    /// Note a sent event; true once every job has ended.
+    fn sent(&mut self, job: Uuid, event: &JobEvent) -> bool {
+        if is_terminal(&event.kind, &event.data) {
+            self.ended.insert(job);
+        }
+        self.ended.len() == self.steps.len()
+    }
+}
+
+/// Stream `subject`'s events from after the client's `Last-Event-ID`, holding one of the
+/// live-stream slots of `key` (the job's or pipeline's id).
+pub fn open_stream(
+    state: AppState,
+    key: Uuid,
+    mut subject: Subject,
+    headers: &HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let max = state.settings.max_sse_subscribers_per_job as usize;
-    let Some(slot) = state.sse_subscribers.try_acquire(id, max) else {
+    let Some(slot) = state.sse_subscribers.try_acquire(key, max) else {
         return Err(ApiError::too_many(format!(
-            "job {id} already has {max} live event streams, the most allowed; close one first"
+            "{key} already has {max} live event streams, the most allowed; close one first"
         ))
         .field("id"));
     };
@@ -98,10 +157,37 @@ pub async fn stream(
         // The slot lives exactly as long as the feeding task: it ends after the terminal
         // status, on an error, or as soon as the client has gone (see `feed`).
         let _slot = slot;
-        feed(state, id, last_seen, live, sender).await;
+        if ended_before(&state, &mut subject, last_seen).await.is_ok() {
+            feed(state, subject, last_seen, live, sender).await;
+        }
     });
     Ok(Sse::new(ReceiverStream::new(receiver))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Mark the jobs whose final status came at or before `last_seen` (a client resuming
+/// after it): the stream need not wait for them again.
+async fn ended_before(state: &AppState, subject: &mut Subject, last_seen: i64) -> Result<(), ()> {
+    if last_seen == 0 {
+        return Ok(());
+    }
+    let jobs = subject.jobs();
+    let error = |error: StoreError| tracing::error!(%error, "SSE resume failed");
+    let later = state
+        .store
+        .events_after(&jobs, last_seen)
+        .await
+        .map_err(error)?;
+    for id in jobs {
+        let job = state.store.job(id).await.map_err(error)?;
+        let ends_later = later
+            .iter()
+            .any(|e| e.job_id == id && is_terminal(&e.kind, &e.data));
+        if job.is_some_and(|j| j.status.is_terminal()) && !ends_later {
+            subject.ended.insert(id);
+        }
+    }
+    Ok(())
 }
 
 fn to_sse(event: &JobEvent) -> Event {
@@ -111,9 +197,9 @@ fn to_sse(event: &JobEvent) -> Event {
         .data(event.data.to_string())
 }
 
-fn is_terminal(event: &JobEvent) -> bool {
-    event.kind == "status"
-        && event.data["status"]
+fn is_terminal(kind: &str, data: &serde_json::Value) -> bool {
+    kind == "status"
+        && data["status"]
             .as_str()
             .and_then(|s| s.parse::<JobStatus>().ok())
             .is_some_and(JobStatus::is_terminal)
@@ -122,49 +208,49 @@ fn is_terminal(event: &JobEvent) -> bool {
 /// Send recorded events after `last_sent` from the store; true when the stream is over.
 async fn replay(
     state: &AppState,
-    id: Uuid,
+    subject: &mut Subject,
     last_sent: &mut i64,
     sender: &mpsc::Sender<Result<Event, Infallible>>,
 ) -> Result<bool, ()> {
     let events = state
         .store
-        .events_after(id, *last_sent)
+        .events_after(&subject.jobs(), *last_sent)
         .await
         .map_err(|error| {
             tracing::error!(%error, "SSE replay failed");
         })?;
     for stored in events {
-        let event = JobEvent::from(stored);
+        let job = stored.job_id;
+        let event = subject.event(job, stored.id, &stored.kind, stored.data);
         sender.send(Ok(to_sse(&event))).await.map_err(|_| ())?;
         *last_sent = event.id;
-        if is_terminal(&event) {
+        if subject.sent(job, &event) {
             return Ok(true);
         }
     }
-    Ok(false)
+    Ok(subject.ended.len() == subject.steps.len())
 }
 
 async fn feed(
     state: AppState,
-    id: Uuid,
+    mut subject: Subject,
     mut last_sent: i64,
     mut live: broadcast::Receiver<Notice>,
     sender: mpsc::Sender<Result<Event, Infallible>>,
 ) {
-    match replay(&state, id, &mut last_sent, &sender).await {
+    match replay(&state, &mut subject, &mut last_sent, &sender).await {
         Ok(true) | Err(()) => return,
         Ok(false) => {}
     }
-    // A late client also gets where the job stands now, before the next live progress.
-    if let Ok(Some(job)) = state.store.job(id).await {
-        if job.status == JobStatus::Running && job.progress.total > 0 {
-            let progress = JobEvent {
-                id: last_sent,
-                kind: "progress".into(),
-                data: serde_json::json!(job.progress),
-            };
-            if sender.send(Ok(to_sse(&progress))).await.is_err() {
-                return;
+    // A late client also gets where the running jobs stand now, before their next progress.
+    for id in subject.jobs() {
+        if let Ok(Some(job)) = state.store.job(id).await {
+            if job.status == JobStatus::Running && job.progress.total > 0 {
+                let progress =
+                    subject.event(id, last_sent, "progress", serde_json::json!(job.progress));
+                if sender.send(Ok(to_sse(&progress))).await.is_err() {
+                    return;
+                }
             }
         }
     }
@@ -181,13 +267,10 @@ async fn feed(
             _ = reread.tick() => Err(broadcast::error::RecvError::Lagged(0)),
         };
         match received {
-            Ok(notice) if notice.job_id() != id => {}
-            Ok(Notice::Progress { progress, .. }) => {
-                let event = JobEvent {
-                    id: last_sent,
-                    kind: "progress".into(),
-                    data: serde_json::json!(progress),
-                };
+            Ok(notice) if !subject.steps.contains_key(&notice.job_id()) => {}
+            Ok(Notice::Progress { job_id, progress }) => {
+                let event =
+                    subject.event(job_id, last_sent, "progress", serde_json::json!(progress));
                 if sender.send(Ok(to_sse(&event))).await.is_err() {
                     return;
                 }
@@ -196,7 +279,7 @@ async fn feed(
             // A newer recorded event, or a lag: whatever was recorded since the last one
             // sent comes from the store, in order, so the client sees no gap or repeat.
             Ok(Notice::Recorded { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                match replay(&state, id, &mut last_sent, &sender).await {
+                match replay(&state, &mut subject, &mut last_sent, &sender).await {
                     Ok(true) | Err(()) => return,
                     Ok(false) => {}
                 }

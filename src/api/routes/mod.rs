@@ -1,6 +1,7 @@
 //! One file per endpoint group.
 
 pub mod cache;
+pub mod dataset_checks;
 pub mod dataset_report;
 pub mod datasets;
 pub mod events;
@@ -8,7 +9,9 @@ pub mod health;
 pub mod jobs;
 pub mod models;
 pub mod openapi;
+pub mod pipelines;
 pub mod predict;
+pub mod references;
 pub mod thumbnails;
 
 use super::ApiError;

@@ -43,20 +43,21 @@ pub(super) async fn insert(
 
 pub(super) async fn after(
     pool: &PgPool,
-    job_id: Uuid,
+    jobs: &[Uuid],
     after: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, kind, data FROM events WHERE job_id = $1 AND id > $2 ORDER BY id")
-            .bind(job_id)
-            .bind(after)
-            .fetch_all(pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, job_id, kind, data FROM events WHERE job_id = ANY($1) AND id > $2 ORDER BY id",
+    )
+    .bind(jobs)
+    .bind(after)
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|row| {
             Ok(StoredEvent {
                 id: row.try_get("id")?,
-                job_id,
+                job_id: row.try_get("job_id")?,
                 kind: row.try_get("kind")?,
                 data: row.try_get("data")?,
             })

@@ -1,4 +1,5 @@
-//! Jobs and their epochs as PostgreSQL rows: queueing, reading and listing. The queue's
+//! Jobs and their epochs as PostgreSQL rows: queueing (with `chains`), reading and
+//! listing, and pipelines with their jobs. The queue's
 //! moves (claim, lease, fenced writes, settling) are `queue`'s.
 
 use std::collections::HashMap;
@@ -7,14 +8,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{events, rfc3339};
+use super::{chains, rfc3339};
 use crate::store::{
-    status_event, EpochMetrics, Job, JobStatus, NewJob, Progress, StoreError, StoredEvent,
+    EpochMetrics, Job, JobStatus, NewJob, NewPipeline, Pipeline, Progress, StoreError, StoredEvent,
 };
 
 pub(super) const JOB_COLUMNS: &str =
     "id, kind, dataset, status, params, created_at, started_at, finished_at, \
-    progress_done, progress_total, progress_unit, result, model_id, error, attempts, releases";
+    progress_done, progress_total, progress_unit, result, model_id, error, attempts, releases, \
+    pipeline, step";
 
 pub(super) fn from_row(row: &PgRow) -> Result<Job, StoreError> {
     let id: Uuid = row.try_get("id")?;
@@ -47,6 +49,9 @@ pub(super) fn from_row(row: &PgRow) -> Result<Job, StoreError> {
         error: row.try_get("error")?,
         attempts: row.try_get("attempts")?,
         releases: row.try_get("releases")?,
+        depends_on: Vec::new(),
+        pipeline: row.try_get("pipeline")?,
+        step: row.try_get("step")?,
     })
 }
 
@@ -64,47 +69,38 @@ fn epoch_from_row(row: &PgRow) -> Result<EpochMetrics, sqlx::Error> {
 /// Held by a job's insert from counting the queue to committing.
 const QUEUE_ADMISSION_LOCK: i64 = 0x7667_7175_6575;
 
-/// Queue a job unless `max_queued` wait already: exact across replicas, as the count and
-/// the insert happen under one lock.
+/// Queue jobs unless more than `max_queued` would wait: exact across replicas, as the
+/// count and the inserts happen under one lock.
 pub(super) async fn insert(
     pool: &PgPool,
-    job: &NewJob,
+    jobs: &[NewJob],
+    pipeline: Option<&NewPipeline>,
     max_queued: i64,
-) -> Result<(Job, StoredEvent), StoreError> {
+) -> Result<Vec<(Job, StoredEvent)>, StoreError> {
     let mut tx = pool.begin().await?;
     // One admission at a time, counted inside it: replicas accepting jobs at once cannot
-    // take the queue past its bound. (Taken before the event lock, never after it.)
+    // take the queue past its bound. (Taken before any row or event lock, never after.)
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(QUEUE_ADMISSION_LOCK)
         .execute(&mut *tx)
         .await?;
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
-        .fetch_one(&mut *tx)
-        .await?;
-    if queued >= max_queued {
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'waiting')")
+            .fetch_one(&mut *tx)
+            .await?;
+    if queued + jobs.len() as i64 > max_queued {
         return Err(StoreError::QueueFull(queued));
     }
-    sqlx::query(
-        "INSERT INTO jobs (id, kind, dataset, status, params) VALUES ($1, $2, $3, 'queued', $4)",
-    )
-    .bind(job.id)
-    .bind(job.kind.as_str())
-    .bind(&job.dataset)
-    .bind(&job.params)
-    .execute(&mut *tx)
-    .await?;
-    let event = events::insert(
-        &mut tx,
-        job.id,
-        "status",
-        &status_event(JobStatus::Queued, &Default::default()),
-    )
-    .await?;
+    let first_events = chains::insert(&mut tx, jobs, pipeline).await?;
     tx.commit().await?;
-    let stored = get(pool, job.id)
-        .await?
-        .ok_or_else(|| StoreError::corrupt(format!("job {}", job.id), "vanished after insert"))?;
-    Ok((stored, event))
+    let mut inserted = Vec::with_capacity(jobs.len());
+    for (job, event) in jobs.iter().zip(first_events) {
+        let stored = get(pool, job.id).await?.ok_or_else(|| {
+            StoreError::corrupt(format!("job {}", job.id), "vanished after insert")
+        })?;
+        inserted.push((stored, event));
+    }
+    Ok(inserted)
 }
 
 pub(super) async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -121,6 +117,10 @@ pub(super) async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Job>, StoreErr
     .fetch_all(pool)
     .await?;
     job.epochs = rows.iter().map(epoch_from_row).collect::<Result<_, _>>()?;
+    job.depends_on = dependencies(pool, &[job.id])
+        .await?
+        .remove(&job.id)
+        .unwrap_or_default();
     Ok(Some(job))
 }
 
@@ -147,10 +147,70 @@ pub(super) async fn list(pool: &PgPool, status: Option<JobStatus>) -> Result<Vec
         let job_id: Uuid = row.try_get("job_id")?;
         by_job.entry(job_id).or_default().push(epoch_from_row(row)?);
     }
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+    let mut depends_on = dependencies(pool, &ids).await?;
     for job in &mut jobs {
         job.epochs = by_job.remove(&job.id).unwrap_or_default();
+        job.depends_on = depends_on.remove(&job.id).unwrap_or_default();
     }
     Ok(jobs)
+}
+
+/// What each of `jobs` depends on.
+async fn dependencies(
+    pool: &PgPool,
+    jobs: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Uuid>>, StoreError> {
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT job_id, depends_on FROM job_dependencies WHERE job_id = ANY($1) ORDER BY field",
+    )
+    .bind(jobs)
+    .fetch_all(pool)
+    .await?;
+    let mut by_job: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (job, on) in rows {
+        by_job.entry(job).or_default().push(on);
+    }
+    Ok(by_job)
+}
+
+/// A pipeline and its jobs (oldest first).
+pub(super) async fn pipeline(pool: &PgPool, id: Uuid) -> Result<Option<Pipeline>, StoreError> {
+    let row: Option<(Option<i64>, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT recipe, created_at FROM pipelines WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((recipe, created_at)) = row else {
+        return Ok(None);
+    };
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM jobs WHERE pipeline = $1 ORDER BY seq")
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+    let mut jobs = Vec::with_capacity(ids.len());
+    for job in ids {
+        jobs.extend(get(pool, job).await?);
+    }
+    Ok(Some(Pipeline {
+        id,
+        recipe,
+        created_at: rfc3339(created_at),
+        status: Pipeline::status_of(&jobs),
+        jobs,
+    }))
+}
+
+/// Newest first, at most 100.
+pub(super) async fn pipelines(pool: &PgPool) -> Result<Vec<Pipeline>, StoreError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM pipelines ORDER BY seq DESC LIMIT 100")
+        .fetch_all(pool)
+        .await?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        found.extend(pipeline(pool, id).await?);
+    }
+    Ok(found)
 }
 
 pub(super) async fn queued_count(pool: &PgPool) -> Result<i64, StoreError> {
@@ -163,7 +223,8 @@ pub(super) async fn queued_count(pool: &PgPool) -> Result<i64, StoreError> {
 
 pub(super) async fn active_on(pool: &PgPool, dataset: &str) -> Result<Vec<Uuid>, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE dataset = $1 AND status IN ('queued', 'running') ORDER BY seq",
+        "SELECT id FROM jobs WHERE dataset = $1 AND status IN ('waiting', 'queued', 'running') \
+         ORDER BY seq",
     )
     .bind(dataset)
     .fetch_all(pool)

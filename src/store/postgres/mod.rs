@@ -5,6 +5,7 @@
 //! per process turns both into [`Notice`]s (`listen`). Rows and reads: `jobs`, `models`,
 //! `datasets`.
 
+mod chains;
 mod datasets;
 mod events;
 mod jobs;
@@ -23,7 +24,8 @@ use uuid::Uuid;
 
 use super::{
     CancelOutcome, ClaimSpec, DatasetRecord, EpochMetrics, Job, JobStatus, Lease, ModelRecord,
-    NewJob, Notice, Outcome, Progress, Settle, Store, StoreError, StoredEvent,
+    NewJob, NewPipeline, Notice, Outcome, Pipeline, Progress, Settle, Store, StoreError,
+    StoredEvent,
 };
 
 #[derive(Debug, Clone)]
@@ -66,12 +68,21 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn insert_job(
+    async fn insert_jobs(
         &self,
-        job: &NewJob,
+        jobs: &[NewJob],
+        pipeline: Option<&NewPipeline>,
         max_queued: i64,
-    ) -> Result<(Job, StoredEvent), StoreError> {
-        jobs::insert(&self.pool, job, max_queued).await
+    ) -> Result<Vec<(Job, StoredEvent)>, StoreError> {
+        jobs::insert(&self.pool, jobs, pipeline, max_queued).await
+    }
+
+    async fn pipeline(&self, id: Uuid) -> Result<Option<Pipeline>, StoreError> {
+        jobs::pipeline(&self.pool, id).await
+    }
+
+    async fn pipelines(&self) -> Result<Vec<Pipeline>, StoreError> {
+        jobs::pipelines(&self.pool).await
     }
 
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -144,8 +155,12 @@ impl Store for PostgresStore {
         queue::request_cancel(&self.pool, id).await
     }
 
-    async fn events_after(&self, job: Uuid, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        events::after(&self.pool, job, after).await
+    async fn events_after(
+        &self,
+        jobs: &[Uuid],
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        events::after(&self.pool, jobs, after).await
     }
 
     async fn insert_model(&self, model: &ModelRecord) -> Result<(), StoreError> {

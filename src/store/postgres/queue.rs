@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::events::{self, Tx};
 use super::listen::{ProgressPayload, PROGRESS};
-use super::{jobs, models};
+use super::{chains, jobs, models};
 use crate::store::{same_epoch_event, status_event};
 use crate::store::{
     CancelOutcome, ClaimSpec, EpochMetrics, Job, JobStatus, Lease, ModelRecord, Outcome, Progress,
@@ -172,7 +172,8 @@ pub(super) async fn finish(
     Ok(event)
 }
 
-/// Move a job to a terminal status with its event, inside `tx`.
+/// Move a job to a terminal status with its event, inside `tx`, and settle the jobs
+/// waiting on it (`chains`).
 async fn end(
     tx: &mut Tx,
     id: Uuid,
@@ -190,7 +191,13 @@ async fn end(
     .bind(id)
     .execute(&mut **tx)
     .await?;
-    events::insert(tx, id, "status", &status_event(status, outcome)).await
+    // Its dependents first, then every event: the event is the last lock taken.
+    let settled = chains::settle_dependents(tx, id).await?;
+    let event = events::insert(tx, id, "status", &status_event(status, outcome)).await?;
+    for (job, data) in settled {
+        events::insert(tx, job, "status", &data).await?;
+    }
+    Ok(event)
 }
 
 /// Back to the queue (keeping its place) with a `resumed` status event, inside `tx`; or
@@ -282,7 +289,8 @@ pub(super) async fn request_cancel(pool: &PgPool, id: Uuid) -> Result<CancelOutc
         .parse()
         .map_err(|e| StoreError::corrupt(format!("job {id} status"), e))?;
     let outcome = match status {
-        JobStatus::Queued => {
+        // Its dependencies are left alone; jobs waiting on it fail (see `end`).
+        JobStatus::Queued | JobStatus::Waiting => {
             let event = end(&mut tx, id, JobStatus::Cancelled, &Outcome::default()).await?;
             CancelOutcome::Cancelled(event)
         }

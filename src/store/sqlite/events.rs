@@ -32,25 +32,29 @@ pub(super) async fn insert(
 
 pub(super) async fn after(
     pool: &SqlitePool,
-    job_id: Uuid,
+    jobs: &[Uuid],
     after: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, kind, data FROM events WHERE job_id = ? AND id > ? ORDER BY id")
-            .bind(job_id.to_string())
-            .bind(after)
-            .fetch_all(pool)
-            .await?;
+    let ids: Vec<String> = jobs.iter().map(Uuid::to_string).collect();
+    let rows = sqlx::query(
+        "SELECT id, job_id, kind, data FROM events \
+         WHERE job_id IN (SELECT value FROM json_each(?)) AND id > ? ORDER BY id",
+    )
+    .bind(Value::from(ids).to_string())
+    .bind(after)
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|row| {
             let id: i64 = row.try_get("id")?;
+            let job_id: String = row.try_get("job_id")?;
             let data: String = row.try_get("data")?;
+            let corrupt = |e: &dyn std::fmt::Display| StoreError::corrupt(format!("event {id}"), e);
             Ok(StoredEvent {
                 id,
-                job_id,
+                job_id: Uuid::parse_str(&job_id).map_err(|e| corrupt(&e))?,
                 kind: row.try_get("kind")?,
-                data: serde_json::from_str(&data)
-                    .map_err(|e| StoreError::corrupt(format!("event {id}"), e))?,
+                data: serde_json::from_str(&data).map_err(|e| corrupt(&e))?,
             })
         })
         .collect()

@@ -3,6 +3,7 @@
 //! live in `migrations/sqlite/` and are embedded in the binary. Rows and reads are in
 //! `jobs`, `models`, `datasets` and `events`; the queue's moves in `queue`.
 
+mod chains;
 mod datasets;
 mod events;
 mod jobs;
@@ -25,7 +26,8 @@ use uuid::Uuid;
 
 use super::{
     CancelOutcome, ClaimSpec, DatasetRecord, EpochMetrics, Job, JobStatus, Lease, ModelRecord,
-    NewJob, Notice, Outcome, Progress, Settle, Store, StoreError, StoredEvent,
+    NewJob, NewPipeline, Notice, Outcome, Pipeline, Progress, Settle, Store, StoreError,
+    StoredEvent,
 };
 
 /// How often another process's writes are looked for (see [`watch_others`]).
@@ -178,13 +180,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_job(
+    async fn insert_jobs(
         &self,
-        job: &NewJob,
+        jobs: &[NewJob],
+        pipeline: Option<&NewPipeline>,
         max_queued: i64,
-    ) -> Result<(Job, StoredEvent), StoreError> {
-        let (job, event) = jobs::insert(&self.pool, job, max_queued).await?;
-        Ok((job, self.announced(event)))
+    ) -> Result<Vec<(Job, StoredEvent)>, StoreError> {
+        let inserted = jobs::insert(&self.pool, jobs, pipeline, max_queued).await?;
+        for (_, event) in &inserted {
+            self.announce(event);
+        }
+        Ok(inserted)
+    }
+
+    async fn pipeline(&self, id: Uuid) -> Result<Option<Pipeline>, StoreError> {
+        jobs::pipeline(&self.pool, id).await
+    }
+
+    async fn pipelines(&self) -> Result<Vec<Pipeline>, StoreError> {
+        jobs::pipelines(&self.pool).await
     }
 
     async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -278,8 +292,12 @@ impl Store for SqliteStore {
         Ok(outcome)
     }
 
-    async fn events_after(&self, job: Uuid, after: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        events::after(&self.pool, job, after).await
+    async fn events_after(
+        &self,
+        jobs: &[Uuid],
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        events::after(&self.pool, jobs, after).await
     }
 
     async fn insert_model(&self, model: &ModelRecord) -> Result<(), StoreError> {
