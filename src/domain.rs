@@ -91,6 +91,10 @@ pub struct EpochMetrics {
     pub val_acc: Option<f64>,
     /// Wall-clock seconds the epoch took.
     pub seconds: f64,
+    /// The best epoch so far by the run's `monitor`, this one included (absent for epochs
+    /// recorded before best epochs were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<i64>,
 }
 
 /// A job as stored and as the API shows it.

@@ -89,6 +89,11 @@ impl Loop {
                 }
                 Ok(None) => {
                     self.settle_expired(&runner);
+                    // Jobs left waiting on ended dependencies (a worker of a version
+                    // before chains ended one): settled here, as their end would have.
+                    if let Err(error) = self.runtime.block_on(self.store.settle_waiting()) {
+                        tracing::error!(%error, "cannot settle waiting jobs");
+                    }
                     // Idle: wait for a wake-up, polling now and then in case one was missed
                     // (or the job was queued through another process).
                     let _ = woken.recv_timeout(Duration::from_secs(1));

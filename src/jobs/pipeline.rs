@@ -121,7 +121,16 @@ pub fn plan(request: PipelineRequest) -> Result<(Option<u8>, Vec<PlannedStep>), 
             ))
         }
     };
-    Ok((request.recipe, order(steps)?))
+    let ordered = order(steps).map_err(|mut error| {
+        // A recipe's steps are given under `overrides`.
+        if request.recipe.is_some() {
+            if let Some(rest) = error.field.strip_prefix("steps.") {
+                error.field = format!("overrides.{rest}");
+            }
+        }
+        error
+    })?;
+    Ok((request.recipe, ordered))
 }
 
 fn recipe_steps(recipe: u8, request: &PipelineRequest) -> Result<Vec<RawStep>, PlanError> {
@@ -143,7 +152,20 @@ fn recipe_steps(recipe: u8, request: &PipelineRequest) -> Result<Vec<RawStep>, P
             (name.to_string(), job)
         })
         .collect();
-    for (name, given) in request.overrides.iter().flatten() {
+    // The fine-tuned model keeps its trained model's input size unless told otherwise.
+    let overrides = request.overrides.clone().unwrap_or_default();
+    let size_of = |step: &str| {
+        overrides
+            .get(step)
+            .and_then(|o| o.get("image_size"))
+            .cloned()
+    };
+    if let (Some(size), None) = (size_of("train"), size_of("fine_tune")) {
+        if let Some((_, job)) = steps.iter_mut().find(|(step, _)| step == "fine_tune") {
+            job.insert("image_size".into(), size);
+        }
+    }
+    for (name, given) in &overrides {
         let field = format!("overrides.{name}");
         let Some((_, job)) = steps.iter_mut().find(|(step, _)| step == name) else {
             let names: Vec<&str> = template.iter().map(|(n, _)| *n).collect();
@@ -189,7 +211,7 @@ fn named_steps(steps: &[Value]) -> Result<Vec<RawStep>, PlanError> {
             _ => {
                 return Err(refuse(
                     format!("{field}.name"),
-                    "each step needs a name: 1 to 40 of a-z, 0-9, _ and -",
+                    "each step needs a name: 1 to 40 of a-z, 0-9, _ and -, not an id",
                 ))
             }
         };
@@ -204,8 +226,11 @@ fn named_steps(steps: &[Value]) -> Result<Vec<RawStep>, PlanError> {
     Ok(named)
 }
 
+/// 1 to 40 of a-z, 0-9, `_` and `-`, and not an id (a reference that parses as one names
+/// a job outside the pipeline).
 fn is_step_name(name: &str) -> bool {
-    (1..=40).contains(&name.len())
+    Uuid::parse_str(name).is_err()
+        && (1..=40).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')

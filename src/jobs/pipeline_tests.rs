@@ -20,7 +20,8 @@ fn each_recipe_is_its_chain_with_overrides_laid_over() {
     };
     assert_eq!(train.features, Some(steps[0].id));
 
-    let body = json!({"recipe": 3, "dataset": "pets", "overrides": {"fine_tune": {"epochs": 2}}});
+    let body = json!({"recipe": 3, "dataset": "pets",
+                      "overrides": {"train": {"image_size": 160}, "fine_tune": {"epochs": 2}}});
     let (recipe, steps) = plan(request(body)).unwrap();
     assert_eq!(recipe, Some(3));
     assert_eq!(
@@ -31,6 +32,11 @@ fn each_recipe_is_its_chain_with_overrides_laid_over() {
         panic!("fine_tune")
     };
     assert_eq!((fine.from_model, fine.epochs), (steps[0].id, Some(2)));
+    assert_eq!(
+        fine.image_size,
+        Some(160),
+        "the fine-tuned model keeps its input size"
+    );
     let JobRequest::Evaluate(last) = &steps[3].request else {
         panic!("evaluate")
     };
@@ -48,7 +54,10 @@ fn bad_requests_are_refused_naming_the_field() {
     let body = json!({"recipe": 2, "dataset": "pets", "overrides": {"evaluate": {"model": "x"}}});
     assert_eq!(field(body), "overrides.evaluate.model");
     let body = json!({"recipe": 1, "dataset": "pets", "overrides": {"train": {"epoch": 3}}});
-    assert_eq!(field(body), "steps.train.epoch");
+    assert_eq!(field(body), "overrides.train.epoch");
+    let id = Uuid::new_v4().to_string();
+    let body = json!({"steps": [{"name": id, "kind": "extract_features", "dataset": "d"}]});
+    assert_eq!(field(body), "steps[0].name");
     let body = json!({"steps": [{"name": "a", "kind": "evaluate", "dataset": "d", "model": "b"}]});
     assert_eq!(field(body), "steps.a.model");
     let body = json!({"steps": [{"kind": "extract_features", "dataset": "d"}]});

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::train::best::Monitor;
+
 /// The request body, by `kind`. Unknown fields are refused, so a typo never silently
 /// means "default"; every optional field defaults to the seed's value.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -48,6 +50,14 @@ pub struct TrainRequest {
     /// `true`: train even when the dataset report finds a photo in two splits (identical
     /// files) or a class without images; otherwise such a job is refused (422).
     pub allow_leaks: Option<bool>,
+    /// The validation figure that picks the best epoch: `val_loss` (lowest, the default)
+    /// or `val_acc` (highest).
+    pub monitor: Option<Monitor>,
+    /// `true` (the default): register the best epoch's weights; `false`: the last epoch's,
+    /// as the seed does.
+    pub restore_best: Option<bool>,
+    /// Stop after this many epochs in a row without improving `monitor` (default 0: never).
+    pub early_stopping_patience: Option<u32>,
 }
 
 /// Recipe 3: fine-tune the top of the conv base together with a trained model's head.
@@ -70,6 +80,14 @@ pub struct FineTuneRequest {
     /// `true`: train even when the dataset report finds a photo in two splits (identical
     /// files) or a class without images; otherwise such a job is refused (422).
     pub allow_leaks: Option<bool>,
+    /// The validation figure that picks the best epoch: `val_loss` (lowest, the default)
+    /// or `val_acc` (highest).
+    pub monitor: Option<Monitor>,
+    /// `true` (the default): register the best epoch's weights; `false`: the last epoch's,
+    /// as the seed does.
+    pub restore_best: Option<bool>,
+    /// Stop after this many epochs in a row without improving `monitor` (default 0: never).
+    pub early_stopping_patience: Option<u32>,
 }
 
 /// Loss and accuracy of a trained model on one split.

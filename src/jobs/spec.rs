@@ -177,12 +177,13 @@ const fn between(minimum: f64, maximum: f64) -> Limit {
 
 /// Every range, declared once: checked here, served to the dashboard and written into the
 /// API document.
-pub const LIMITS: [(&str, Limit); 6] = [
+pub const LIMITS: [(&str, Limit); 7] = [
     ("image_size", between(32.0, 512.0)),
     ("batch_size", between(1.0, 256.0)),
     ("epochs", between(1.0, 1000.0)),
     ("steps_per_epoch", between(1.0, 100_000.0)),
     ("validation_steps", between(1.0, 100_000.0)),
+    ("early_stopping_patience", between(0.0, 1000.0)),
     (
         "learning_rate",
         Limit {

@@ -44,6 +44,7 @@ impl JobRunner for FakeRunner {
                             val_loss: None,
                             val_acc: None,
                             seconds: 0.1,
+                            best_epoch: None,
                         })
                         .map_err(TrainError::Other)?;
                 }

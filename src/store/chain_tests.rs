@@ -6,7 +6,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::tests::{claim, model, new_job, stores};
+use super::tests::{claim, model, new_job, open, postgres_database, stores};
 use super::*;
 
 fn waiting_on(job: &NewJob, field: &str, takes_model: bool, kind: JobKind) -> NewJob {
@@ -120,7 +120,8 @@ async fn a_failed_dependency_fails_the_whole_chain_below_it_with_the_reason() {
         let late = waiting_on(&extract, "features", false, JobKind::Train);
         let refused = store.insert_job(&late, 10).await.unwrap_err();
         assert!(
-            matches!(refused, StoreError::DependencyEnded(_)),
+            matches!(&refused, StoreError::DependencyEnded { field, job, .. }
+                if field == "features" && *job == late.id),
             "{refused}"
         );
         assert!(store.job(late.id).await.unwrap().is_none());
@@ -207,5 +208,49 @@ async fn a_pipeline_is_queued_whole_or_not_at_all() {
         let order: Vec<_> = events.iter().map(|e| (e.job_id, e.id)).collect();
         assert_eq!(order.len(), 2);
         assert!(order[0].1 < order[1].1 && order[0].0 == extract.id);
+    }
+}
+
+/// Jobs that a version before chains left waiting (it ended their dependency without
+/// settling them) are settled by `settle_waiting`: queued, or failed down the chain.
+async fn stranded_jobs_are_settled_on(store: SharedStore, force: impl AsyncFn(Uuid, JobStatus)) {
+    let extract = new_job(JobKind::ExtractFeatures);
+    let train = waiting_on(&extract, "features", false, JobKind::Train);
+    let doomed = new_job(JobKind::ExtractFeatures);
+    let after = waiting_on(&doomed, "features", false, JobKind::Train);
+    let last = waiting_on(&after, "model", true, JobKind::Evaluate);
+    for job in [&extract, &train, &doomed, &after, &last] {
+        store.insert_job(job, 10).await.unwrap();
+    }
+    assert_eq!(
+        store.settle_waiting().await.unwrap(),
+        0,
+        "nothing is stranded yet"
+    );
+    force(extract.id, JobStatus::Succeeded).await;
+    force(doomed.id, JobStatus::Cancelled).await;
+    assert_eq!(store.settle_waiting().await.unwrap(), 3);
+    assert_eq!(status(&store, train.id).await.0, JobStatus::Queued);
+    assert_eq!(status(&store, after.id).await.0, JobStatus::Failed);
+    let (last_status, error) = status(&store, last.id).await;
+    assert_eq!(last_status, JobStatus::Failed);
+    assert!(error.unwrap().contains(&after.id.to_string()));
+    assert_eq!(store.settle_waiting().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn jobs_left_waiting_on_ended_dependencies_are_settled() {
+    let (_dir, sqlite) = open().await;
+    let sqlite = Arc::new(sqlite);
+    let forced = sqlite.clone();
+    stranded_jobs_are_settled_on(sqlite, async |id, status| {
+        forced.force_status(id, status).await
+    })
+    .await;
+    if let Some(url) = postgres_database().await {
+        let postgres = Arc::new(PostgresStore::connect(&url).await.unwrap());
+        let forced = postgres.clone();
+        let force = async |id, status| forced.force_status(id, status).await;
+        stranded_jobs_are_settled_on(postgres, force).await;
     }
 }

@@ -26,6 +26,9 @@ pub(crate) struct JobState {
 pub(crate) trait ChainTx: Send {
     /// Jobs still `waiting` with a dependency on `id`, locked for the transaction.
     async fn waiting_on(&mut self, id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    /// Jobs still `waiting` none of whose dependencies is waiting, queued or running,
+    /// locked for the transaction.
+    async fn stranded(&mut self) -> Result<Vec<Uuid>, StoreError>;
     async fn dependencies(&mut self, job: Uuid) -> Result<Vec<Dependency>, StoreError>;
     /// `None` when there is no such job.
     async fn state(&mut self, id: Uuid) -> Result<Option<JobState>, StoreError>;
@@ -43,8 +46,9 @@ pub(crate) enum Readiness {
     Wait,
     /// Every one has succeeded: run with these parameters.
     Go(Value),
-    /// One failed or was cancelled: the job never can run, for this reason.
-    Never(String),
+    /// One failed or was cancelled: the job never can run, for this reason; the
+    /// parameter that names that one.
+    Never { field: String, reason: String },
 }
 
 /// Whether a job with `params` and these dependencies may run; reads their states.
@@ -56,7 +60,10 @@ pub(crate) async fn readiness(
     let mut states = Vec::with_capacity(dependencies.len());
     for dependency in dependencies {
         let state = tx.state(dependency.job).await?.ok_or_else(|| {
-            StoreError::DependencyEnded(format!("job {} does not exist", dependency.job))
+            StoreError::corrupt(
+                format!("job {}", dependency.job),
+                "named as a dependency, absent",
+            )
         })?;
         states.push(state);
     }
@@ -71,12 +78,16 @@ pub(crate) fn judge(
 ) -> Readiness {
     for (dependency, state) in dependencies.iter().zip(states) {
         let named = format!("job {} (its {})", dependency.job, dependency.field);
+        let never = |reason: String| Readiness::Never {
+            field: dependency.field.clone(),
+            reason,
+        };
         match state.status {
             JobStatus::Failed => {
                 let why = state.error.as_deref().unwrap_or("no reason recorded");
-                return Readiness::Never(format!("{named} failed: {why}"));
+                return never(format!("{named} failed: {why}"));
             }
-            JobStatus::Cancelled => return Readiness::Never(format!("{named} was cancelled")),
+            JobStatus::Cancelled => return never(format!("{named} was cancelled")),
             _ => {}
         }
     }
@@ -86,10 +97,13 @@ pub(crate) fn judge(
         }
         if dependency.takes_model {
             let Some(model) = state.model_id else {
-                return Readiness::Never(format!(
-                    "job {} (its {}) succeeded without registering a model",
-                    dependency.job, dependency.field
-                ));
+                return Readiness::Never {
+                    field: dependency.field.clone(),
+                    reason: format!(
+                        "job {} (its {}) succeeded without registering a model",
+                        dependency.job, dependency.field
+                    ),
+                };
             };
             params[&dependency.field] = json!(model);
         }
@@ -108,36 +122,68 @@ pub(crate) async fn settle_dependents(
     let mut ended = vec![id];
     while let Some(done) = ended.pop() {
         for job in tx.waiting_on(done).await? {
-            let dependencies = tx.dependencies(job).await?;
-            let params = tx.params(job).await?;
-            match readiness(tx, params, &dependencies).await? {
-                Readiness::Wait => {}
-                Readiness::Go(params) => {
-                    tx.promote(job, &params).await?;
-                    events.push((job, json!({"status": "queued"})));
-                }
-                Readiness::Never(reason) => {
-                    tx.fail(job, &reason).await?;
-                    events.push((job, json!({"status": "failed", "error": reason})));
-                    ended.push(job);
-                }
-            }
+            settle(tx, job, &mut events, &mut ended).await?;
         }
     }
     Ok(events)
+}
+
+/// Jobs left waiting although none of their dependencies is still to finish (a worker of a
+/// version before chains ended one, or a row was mended by hand): settled as the end of
+/// their last dependency would have settled them, what waits on them included.
+pub(crate) async fn settle_stranded(
+    tx: &mut impl ChainTx,
+) -> Result<Vec<(Uuid, Value)>, StoreError> {
+    let mut events = Vec::new();
+    for job in tx.stranded().await? {
+        let mut ended = Vec::new();
+        settle(tx, job, &mut events, &mut ended).await?;
+        for done in ended {
+            events.extend(settle_dependents(tx, done).await?);
+        }
+    }
+    Ok(events)
+}
+
+/// Queue or fail one waiting job as its dependencies now allow; a failed one is added to
+/// `ended`, for what waits on it.
+async fn settle(
+    tx: &mut impl ChainTx,
+    job: Uuid,
+    events: &mut Vec<(Uuid, Value)>,
+    ended: &mut Vec<Uuid>,
+) -> Result<(), StoreError> {
+    let dependencies = tx.dependencies(job).await?;
+    let params = tx.params(job).await?;
+    match readiness(tx, params, &dependencies).await? {
+        Readiness::Wait => {}
+        Readiness::Go(params) => {
+            tx.promote(job, &params).await?;
+            events.push((job, json!({"status": "queued"})));
+        }
+        Readiness::Never { reason, .. } => {
+            tx.fail(job, &reason).await?;
+            events.push((job, json!({"status": "failed", "error": reason})));
+            ended.push(job);
+        }
+    }
+    Ok(())
 }
 
 /// The status a new job starts in, and its parameters (models of succeeded dependencies
 /// filled in); refused when a dependency already failed or was cancelled.
 pub(crate) async fn admit(
     tx: &mut impl ChainTx,
+    job: Uuid,
     params: Value,
     dependencies: &[Dependency],
 ) -> Result<(JobStatus, Value), StoreError> {
     match readiness(tx, params.clone(), dependencies).await? {
         Readiness::Wait => Ok((JobStatus::Waiting, params)),
         Readiness::Go(params) => Ok((JobStatus::Queued, params)),
-        Readiness::Never(reason) => Err(StoreError::DependencyEnded(reason)),
+        Readiness::Never { field, reason } => {
+            Err(StoreError::DependencyEnded { job, field, reason })
+        }
     }
 }
 
@@ -198,9 +244,10 @@ mod tests {
             state(JobStatus::Failed, None),
             state(JobStatus::Running, None),
         ];
-        let Readiness::Never(reason) = judge(params.clone(), &deps, &failed) else {
+        let Readiness::Never { field, reason } = judge(params.clone(), &deps, &failed) else {
             panic!("a dependency failed");
         };
+        assert_eq!(field, "features");
         assert!(reason.contains(&features.to_string()), "{reason}");
         assert!(
             reason.contains("features") && reason.contains("unreadable"),
@@ -211,7 +258,7 @@ mod tests {
             state(JobStatus::Running, None),
             state(JobStatus::Cancelled, None),
         ];
-        let Readiness::Never(reason) = judge(params.clone(), &deps, &cancelled) else {
+        let Readiness::Never { reason, .. } = judge(params.clone(), &deps, &cancelled) else {
             panic!("a dependency was cancelled");
         };
         assert!(
@@ -225,7 +272,7 @@ mod tests {
         ];
         assert!(matches!(
             judge(params, &deps, &no_model),
-            Readiness::Never(_)
+            Readiness::Never { .. }
         ));
     }
 }

@@ -59,10 +59,14 @@ pub enum StoreError {
     /// refused and the job must stop here.
     #[error("job {0} is no longer held by this worker (its lease expired and passed on)")]
     LeaseLost(Uuid),
-    /// A job named as a dependency has already failed or been cancelled: the new job could
-    /// never run.
-    #[error("{0}")]
-    DependencyEnded(String),
+    /// A job named as a dependency (by parameter `field` of new job `job`) has already
+    /// failed or been cancelled: the new job could never run.
+    #[error("{reason}")]
+    DependencyEnded {
+        job: Uuid,
+        field: String,
+        reason: String,
+    },
     /// A unique name (a dataset's) is already taken.
     #[error("{0:?} is already taken")]
     Taken(String),
@@ -252,6 +256,9 @@ pub trait Store: Send + Sync + 'static {
         settle: &Settle,
     ) -> Result<Option<StoredEvent>, StoreError>;
     async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError>;
+    /// Settle jobs left waiting on dependencies that have all ended (see
+    /// `chains::settle_stranded`); answers how many events that recorded.
+    async fn settle_waiting(&self) -> Result<usize, StoreError>;
     /// The recorded events of `jobs` with id greater than `after`, in order.
     async fn events_after(&self, jobs: &[Uuid], after: i64)
         -> Result<Vec<StoredEvent>, StoreError>;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::*;
 
-async fn open() -> (tempfile::TempDir, SqliteStore) {
+pub(super) async fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("vggserve.db"))
         .await
@@ -21,7 +21,7 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
 #[path = "../../tests/common/postgres.rs"]
 mod postgres_server;
 
-async fn postgres_database() -> Option<String> {
+pub(super) async fn postgres_database() -> Option<String> {
     postgres_server::fresh_database("t").await
 }
 
@@ -69,6 +69,7 @@ fn epoch(n: i64) -> EpochMetrics {
         val_loss: Some(0.7),
         val_acc: None,
         seconds: 1.5,
+        best_epoch: Some(1),
     }
 }
 

@@ -1,20 +1,20 @@
 //! Files a training job leaves under the data dir: extracted features
-//! (`features/<job>/<split>.safetensors`) and per-epoch checkpoints (`checkpoints/<job>/`).
-//! All written atomically. Trained models themselves are the model layer's (`model::saved`).
+//! (`features/<job>/<split>.safetensors`), written atomically, and per-epoch checkpoints
+//! (`checkpoints/<job>/`, the `checkpoint` module's, re-exported here). Trained models
+//! themselves are the model layer's (`model::saved`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::EpochMetrics;
-use crate::model::head::HeadConfig;
-use crate::model::{Classifier, ConvBase};
 use crate::tensor_io::{read_f32_safetensors, write_f32_safetensors};
+
+pub use super::checkpoint::{
+    checkpoint_artifact, checkpoints_artifact, has_checkpoint, load_checkpoint, remove_checkpoint,
+    save_checkpoint, CheckpointInfo, Resumed,
+};
 
 /// Conv features of one split, with labels, as `extract_features` stores them.
 #[derive(Debug, Clone)]
@@ -130,170 +130,7 @@ pub fn read_features(path: &Path) -> anyhow::Result<FeatureSet> {
     })
 }
 
-/// What a training job's checkpoint records beside the model's weights.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckpointInfo {
-    /// The last epoch whose weights the checkpoint holds.
-    pub epoch: u32,
-    pub head: HeadConfig,
-    /// That epoch's metrics: the checkpoint is written before the epoch is recorded, so a
-    /// crash in between can still record it on resume.
-    pub metrics: EpochMetrics,
-}
-
-fn job_checkpoints(data_dir: &Path, job: Uuid) -> PathBuf {
-    data_dir.join(checkpoints_artifact(job))
-}
-
-/// Each claim of a job (`attempt`) checkpoints into a folder of its own: a worker that lost
-/// its lease but has not noticed yet can finish an epoch and save, and must not overwrite
-/// what the job's new holder saved.
-fn checkpoint_dir(data_dir: &Path, job: Uuid, attempt: i64) -> PathBuf {
-    data_dir.join(checkpoint_artifact(job, attempt))
-}
-
-/// A job's checkpoints (every attempt's), relative to the data dir: the artifact a worker
-/// elsewhere fetches to resume it.
-pub fn checkpoints_artifact(job: Uuid) -> String {
-    format!("checkpoints/{job}")
-}
-
-/// One attempt's checkpoint, relative to the data dir (published after each save).
-pub fn checkpoint_artifact(job: Uuid, attempt: i64) -> String {
-    format!("checkpoints/{job}/attempt-{attempt}")
-}
-
 /// A features job's output, relative to the data dir.
 pub fn features_artifact(job: Uuid) -> String {
     format!("features/{job}")
-}
-
-/// The folder of the job's checkpoint to resume from: the latest attempt's that saved one
-/// (an earlier attempt's may be newer in epochs but was never recorded past its last
-/// recorded epoch). Checkpoints of versions before attempts count as attempt 0.
-fn latest_checkpoint(data_dir: &Path, job: Uuid) -> Option<PathBuf> {
-    let root = job_checkpoints(data_dir, job);
-    let mut candidates: Vec<(i64, PathBuf)> = std::fs::read_dir(&root)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let attempt = path
-                .file_name()?
-                .to_str()?
-                .strip_prefix("attempt-")?
-                .parse()
-                .ok()?;
-            Some((attempt, path))
-        })
-        .collect();
-    candidates.push((0, root));
-    candidates
-        .into_iter()
-        .filter(|(_, dir)| dir.join("checkpoint.json").is_file())
-        .max_by_key(|(attempt, _)| *attempt)
-        .map(|(_, dir)| dir)
-}
-
-/// Save the whole model after an epoch: weights first, then `checkpoint.json`, each
-/// atomically, so a checkpoint whose JSON exists always has complete weights.
-pub fn save_checkpoint(
-    data_dir: &Path,
-    job: Uuid,
-    attempt: i64,
-    model: &Classifier,
-    info: &CheckpointInfo,
-) -> anyhow::Result<()> {
-    let dir = checkpoint_dir(data_dir, job, attempt);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors")).overwrite(true);
-    model
-        .valid()
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("saving checkpoint in {}: {e}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    serde_json::to_writer(tmp.as_file(), info)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(dir.join("checkpoint.json"))
-        .with_context(|| format!("writing {}", dir.display()))?;
-    Ok(())
-}
-
-pub fn has_checkpoint(data_dir: &Path, job: Uuid) -> bool {
-    latest_checkpoint(data_dir, job).is_some()
-}
-
-/// The model and info of a job's last checkpoint, if it has one.
-pub fn load_checkpoint(
-    data_dir: &Path,
-    job: Uuid,
-    base: &ConvBase,
-) -> anyhow::Result<Option<(Classifier, CheckpointInfo)>> {
-    let Some(dir) = latest_checkpoint(data_dir, job) else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(dir.join("checkpoint.json"))
-        .with_context(|| format!("reading {}", dir.display()))?;
-    let info: CheckpointInfo = serde_json::from_str(&text).context("unreadable checkpoint.json")?;
-    let mut model = Classifier {
-        base: base.net.clone(),
-        head: info.head.init(&base.device),
-    };
-    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors"));
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("loading checkpoint in {}: {e}", dir.display()))?;
-    if !result.errors.is_empty() || !result.unused.is_empty() || !result.missing.is_empty() {
-        bail!("checkpoint in {} does not fit the model", dir.display());
-    }
-    model.base = model.base.into_channels_last()?;
-    Ok(Some((model.valid(), info)))
-}
-
-/// Drop a job's checkpoints (every attempt's) once the job has ended.
-pub fn remove_checkpoint(data_dir: &Path, job: Uuid) {
-    let dir = job_checkpoints(data_dir, job);
-    if let Err(error) = std::fs::remove_dir_all(&dir) {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(%error, dir = %dir.display(), "could not remove a checkpoint");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn checkpoint(dir: &Path) {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("checkpoint.json"), "{}").unwrap();
-    }
-
-    #[test]
-    fn resuming_reads_the_latest_attempt_that_saved_a_checkpoint() {
-        let data = tempfile::tempdir().unwrap();
-        let job = Uuid::new_v4();
-        assert!(!has_checkpoint(data.path(), job));
-        // Checkpoints of a version before attempts: the job's folder itself.
-        checkpoint(&job_checkpoints(data.path(), job));
-        assert_eq!(
-            latest_checkpoint(data.path(), job),
-            Some(job_checkpoints(data.path(), job))
-        );
-        checkpoint(&checkpoint_dir(data.path(), job, 1));
-        checkpoint(&checkpoint_dir(data.path(), job, 2));
-        // Attempt 3 started but saved nothing yet; attempt 10 sorts after 2 as a number.
-        std::fs::create_dir_all(checkpoint_dir(data.path(), job, 3)).unwrap();
-        assert_eq!(
-            latest_checkpoint(data.path(), job),
-            Some(checkpoint_dir(data.path(), job, 2))
-        );
-        checkpoint(&checkpoint_dir(data.path(), job, 10));
-        assert_eq!(
-            latest_checkpoint(data.path(), job),
-            Some(checkpoint_dir(data.path(), job, 10))
-        );
-        remove_checkpoint(data.path(), job);
-        assert!(!has_checkpoint(data.path(), job));
-    }
 }

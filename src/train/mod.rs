@@ -4,6 +4,8 @@
 
 pub mod artifacts;
 pub mod augment;
+pub mod best;
+pub mod checkpoint;
 pub mod evaluation;
 pub mod feature_cache;
 pub mod fit;

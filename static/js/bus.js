@@ -1,6 +1,6 @@
 // The views' message bus: the only way one view (jobs, detail, curves, evaluation, models, form,
 // predict, datasets) makes another react, so that views import only the leaves (api, bus, chains,
-// dom, recipes, state) and never each other (tests/dashboard/imports.mjs checks this).
+// dom, recipes, state, training) and never each other (tests/dashboard/imports.mjs checks this).
 // on(name, fn) subscribes, emit(name, detail) calls every handler of that name at once, in the
 // order they subscribed, with `detail` as the argument, just as a direct call would: nothing is
 // deferred, and an exception in a handler reaches the emitter. Every name must be one of EVENTS

@@ -1,6 +1,7 @@
 // The learning curves: accuracy and loss of the selected job (plus any ticked for comparison)
 // drawn with uPlot, Chollet's smoothing (an exponential moving average), marker shapes and
-// dashes per run, captions for empty charts, and following the panel's width.
+// dashes per run, the selected job's best epoch (a dashed vertical line drawn by a uPlot plugin,
+// and its label under each chart), captions for empty charts, and following the panel's width.
 // uPlot is a classic script (vendor/uplot/) that index.html loads first: window.uPlot.
 // Emits nothing. Handles: job-selected and compare-changed (rebuild the charts for the new set
 // of runs), run-updated (new points for a run).
@@ -8,6 +9,7 @@
 import { on } from './bus.js';
 import { $, jobLabel, shortId } from './dom.js';
 import { state, runFor } from './state.js';
+import { bestEpochMark } from './training.js';
 
 const uPlot = window.uPlot;
 
@@ -73,6 +75,43 @@ function shapePoints(shape) {
     }
     return { stroke: path, fill: path };
   };
+}
+
+const BEST_EPOCH_COLOR = '#3a3f4b';
+
+/** uPlot plugin: a dashed vertical line at the run's best epoch, with "best N" at its top. It
+ * reads the run at every draw, so the line moves as epochs arrive (setData redraws). The epoch
+ * drawn is left on the chart's root as data-marked-epoch (empty when none), for tests. */
+function bestEpochPlugin(run) {
+  const draw = (u) => {
+    const mark = run ? bestEpochMark(run) : null;
+    const { left, top, width, height } = u.bbox;
+    const x = mark ? Math.round(u.valToPos(mark.epoch, 'x', true)) : NaN;
+    const shown = Number.isFinite(x) && x >= left - 1 && x <= left + width + 1;
+    u.root.dataset.markedEpoch = shown ? String(mark.epoch) : '';
+    if (!shown) return;
+    const px = window.devicePixelRatio || 1;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = BEST_EPOCH_COLOR;
+    ctx.fillStyle = BEST_EPOCH_COLOR;
+    ctx.lineWidth = 1.5 * px;
+    ctx.setLineDash([5 * px, 4 * px]);
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    ctx.font = `600 ${11 * px}px system-ui, sans-serif`;
+    ctx.textAlign = 'left'; // uPlot leaves the axes' alignment set
+    ctx.textBaseline = 'top';
+    const text = `best ${mark.epoch}`;
+    const textWidth = ctx.measureText(text).width;
+    // Right of the line, or left of it where the plot ends.
+    const textX = x + 4 * px + textWidth <= left + width ? x + 4 * px : x - 4 * px - textWidth;
+    ctx.fillText(text, textX, top + 3 * px);
+    ctx.restore();
+  };
+  return { hooks: { draw: [draw] } };
 }
 
 function chartRuns() {
@@ -142,10 +181,12 @@ export function rebuildCharts() {
       ],
       series: [{ label: 'epoch', value: (u, v) => (v == null ? '—' : String(v)) }, ...seriesFor(runs)],
       cursor: { drag: { x: true, y: false } },
+      plugins: [bestEpochPlugin(runs[0]?.run)], // the selected job's (listed first)
     };
     state.charts[metric] = new uPlot(opts, chartData(metric, runs), el);
   }
   captionCharts(runs);
+  labelBestEpoch(runs);
 }
 
 export function updateCharts() {
@@ -154,6 +195,20 @@ export function updateCharts() {
   state.charts.acc.setData(chartData('acc', runs));
   state.charts.loss.setData(chartData('loss', runs));
   captionCharts(runs);
+  labelBestEpoch(runs);
+}
+
+/** Under each chart, the key to its dashed line: "best epoch 4 (registered)", of the selected
+ * job when others are compared; hidden when there is no best epoch. */
+function labelBestEpoch(runs) {
+  const mark = runs[0] ? bestEpochMark(runs[0].run) : null;
+  for (const metric of ['acc', 'loss']) {
+    const el = $(`#best-epoch-${metric}`);
+    el.hidden = !mark;
+    el.dataset.epoch = mark ? String(mark.epoch) : '';
+    const whose = runs.length > 1 ? `job ${shortId(runs[0].id)}: ` : '';
+    el.querySelector('.best-epoch-text').textContent = mark ? `${whose}${mark.text}` : '';
+  }
 }
 
 /** Say in words when a chart is empty, and why, instead of leaving a blank plot. */

@@ -1,5 +1,6 @@
 // The selected job: selecting one (and the #job= address), its live event stream (SSE), the
-// progress bar with rate and ETA, and the detail view (facts, error, Cancel button).
+// progress bar with rate and ETA, and the detail view (facts, among them how training went: its
+// best epoch, which epoch became the model, whether it stopped early; error, Cancel button).
 // Emits: job-selected (state.selected changed), run-updated (the job read in full, or an epoch
 // from the stream), cancel-job (its Cancel button), show-evaluation (its "Evaluation" button, shown
 // when the job has one), refresh-run, refresh-jobs and refresh-models (the stream saw the job end,
@@ -11,6 +12,7 @@ import { api, withToken } from './api.js';
 import { emit, on } from './bus.js';
 import { $, h, EVALUATION_DETAIL, fmtDuration, fmtObject, isTerminal, jobEvaluation, jobLabel, num, pct, shortId, statusText } from './dom.js';
 import { state, mergeJob, runFor } from './state.js';
+import { trainingSummary } from './training.js';
 
 export function closeStream() {
   if (!state.stream) return;
@@ -196,13 +198,20 @@ export function setLive(text) {
   detailView().live.textContent = text;
 }
 
-/** A result without the evaluation's tables (the evaluation view shows those), for one line. */
+// What the result's one line leaves out: the evaluation's tables (the evaluation view shows
+// those) and `training` (at the top and inside `final`: the "Training" line says it in words).
+const SHOWN_ELSEWHERE = [...EVALUATION_DETAIL, 'training'];
+
+/** A result without the parts shown elsewhere, at any depth. */
 function withoutDetail(value) {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
   return Object.fromEntries(Object.entries(value)
-    .filter(([k]) => !EVALUATION_DETAIL.includes(k))
+    .filter(([k]) => !SHOWN_ELSEWHERE.includes(k))
     .map(([k, v]) => [k, withoutDetail(v)]));
 }
+
+/** The result in one line of words, or null. */
+const resultLine = (result) => (result && typeof result === 'object' ? fmtObject(withoutDetail(result)) || null : null);
 
 export function renderDetail() {
   const id = state.selected;
@@ -213,6 +222,7 @@ export function renderDetail() {
   const eps = [...(run?.epochs.values() ?? [])].sort((a, b) => a.epoch - b.epoch);
   const last = eps[eps.length - 1];
   const best = eps.filter((e) => typeof e.val_acc === 'number').reduce((b, e) => (!b || e.val_acc > b.val_acc ? e : b), null);
+  const training = trainingSummary(run);
 
   const facts = [
     ['Job', job.id],
@@ -224,8 +234,10 @@ export function renderDetail() {
     ['Parameters', job.params ? Object.entries(job.params).filter(([k, v]) => k !== 'kind' && k !== 'dataset' && v != null).map(([k, v]) => `${k}=${v}`).join(', ') : null],
     ['Epochs', eps.length ? `${eps.length}${job.params?.epochs ? ` of ${job.params.epochs}` : ''}` : null],
     ['Last epoch', last ? `acc ${num(last.acc, 3)} · val acc ${num(last.val_acc, 3)} · loss ${num(last.loss, 3)} · val loss ${num(last.val_loss, 3)}${typeof last.seconds === 'number' ? ` · ${last.seconds.toFixed(1)} s` : ''}` : null],
-    ['Best val acc', best ? `${pct(best.val_acc)} at epoch ${best.epoch}` : null],
-    ['Result', job.result && typeof job.result === 'object' ? fmtObject(withoutDetail(job.result)) || null : null],
+    ['Highest val acc', best ? `${pct(best.val_acc)} at epoch ${best.epoch}` : null],
+    // Tests read this one: data-stopped-early says what the text says.
+    ['Training', training?.text, { 'data-testid': 'detail-training', 'data-stopped-early': training && String(training.stoppedEarly) }],
+    ['Result', resultLine(job.result)],
     ['Model saved', job.model_id ?? null],
   ].filter(([, v]) => v != null && v !== '');
 
@@ -235,7 +247,7 @@ export function renderDetail() {
   view.cancel.hidden = !job.status || isTerminal(job.status);
   view.cancel.setAttribute('aria-label', `Cancel job ${job.id}`);
   view.evaluation.hidden = !jobEvaluation(job);
-  view.facts.replaceChildren(...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+  view.facts.replaceChildren(...facts.flatMap(([k, v, props]) => [h('dt', {}, k), h('dd', props ?? {}, String(v))]));
   view.error.textContent = job.error ? `✗ ${job.error}` : '';
   view.error.hidden = !job.error;
 }

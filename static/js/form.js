@@ -37,6 +37,14 @@ function fieldInput(step, name, f, value, helpId) {
   const id = inputId(step, name);
   const described = f.help ? helpId : null;
   const common = { id, name, 'data-field': name, 'data-step': step, 'data-testid': id, 'aria-describedby': described };
+  if (f.type === 'select' && f.choices) {
+    // Fixed choices, shown at once; a value the server starts with that is not among them still
+    // shows (by its own name), so the server's default is never replaced unseen.
+    const choices = f.choices.some((c) => c.value === value) || value === '' ? f.choices : [...f.choices, { value, label: String(value) }];
+    const input = h('select', { ...common, required: true }, choices.map((c) => h('option', { value: c.value }, c.label)));
+    input.value = value;
+    return input;
+  }
   if (f.type === 'select') {
     const input = h('select', { ...common, required: true });
     if (value) input.dataset.wanted = value; // applied once the options arrive from the API

@@ -2,7 +2,7 @@
 // starts the loads and the polling, and exposes window.vggserve for tests and the console.
 // Plain ES modules, no framework, no build step; the only dependency is uPlot (window.uPlot,
 // vendored in vendor/uplot/ and loaded by index.html before this module).
-// Layers: the leaves (api, bus, chains, dom, recipes, state) at the bottom; the views (jobs, curves,
+// Layers: the leaves (api, bus, chains, dom, recipes, state, training) at the bottom; the views (jobs, curves,
 // detail, evaluation, form, models, predict, datasets) import only leaves and react to each other through
 // bus.js; this module alone imports every view (tests/dashboard/imports.mjs checks it). Importing
 // a view subscribes its bus handlers, so the import order below (form, jobs, curves, detail,

@@ -8,7 +8,8 @@ import { state } from './state.js';
 
 // How each field looks. Which fields a recipe shows, their starting values and their ranges
 // come from the server; a parameter the server declares that is not listed here still shows,
-// as a plain field of its value's type.
+// as a plain field of its value's type. A select with `choices` offers those fixed values (the
+// API's names, in words); one without is a picker that form.js fills from the API.
 const FIELDS = {
   features: { label: 'Extracted features', type: 'select', help: 'A succeeded “extract features” job on this dataset.' },
   from_model: { label: 'Start from model', type: 'select', help: 'Usually the model of recipe 3 (augmentation).' },
@@ -22,10 +23,29 @@ const FIELDS = {
   learning_rate: { label: 'Learning rate', type: 'float', help: 'RMSprop step size.' },
   unfreeze_from: { label: 'Unfreeze from layer', type: 'text', list: 'vgg-layers', help: 'This layer and every later one are trained.' },
   augment: { label: 'Augment photos', type: 'bool', help: 'Train on randomly augmented photos.' },
+  // The best epoch (Keras' ModelCheckpoint/EarlyStopping `monitor`): the choices are the API's
+  // names; which one a job starts with is the server's default.
+  monitor: {
+    label: 'Best epoch by',
+    type: 'select',
+    choices: [
+      { value: 'val_loss', label: 'validation loss (lowest)' },
+      { value: 'val_acc', label: 'validation accuracy (highest)' },
+    ],
+    help: 'The validation figure that picks the best epoch, and that early stopping watches.',
+  },
+  restore_best: { label: 'Keep the best epoch', type: 'bool', help: 'Save the best epoch’s weights as the model. Unticked keeps the last epoch’s, as vggserve did before (and Keras does by default).' },
+  early_stopping_patience: { label: 'Stop after N epochs without improvement', type: 'int', help: '0: never (every epoch runs).' },
   allow_leaks: { label: 'Allow leaks', type: 'bool', help: 'Train even if the dataset report finds the same photo in two splits or a class without images.' },
   // A seed is an unsigned integer; the server declares no other range for it.
   seed: { label: 'Seed', type: 'int', range: { minimum: 0 }, optional: true, placeholder: 'server default', help: 'The same seed repeats a run exactly.' },
 };
+
+// The training recipes' fields about the best epoch, laid out right after their epochs.
+const BEST_EPOCH_FIELDS = ['monitor', 'early_stopping_patience', 'restore_best'];
+
+/** The words for one of a field's fixed choices ("validation loss (lowest)"), or the value itself. */
+export const choiceLabel = (name, value) => FIELDS[name]?.choices?.find((c) => c.value === value)?.label ?? value;
 
 // Chollet's recipes. `defaults` names the server's entry in GET /v1/jobs/defaults; `ref` is the
 // required reference to an earlier result (no default: the user picks one); `order` only lays
@@ -43,21 +63,21 @@ export const RECIPES = {
     defaults: 'train_on_features', // no image_size: the server takes it from the features job
     ref: 'features',
     help: 'Trains a small dense classifier on stored features: fast, but no augmentation.',
-    order: ['epochs', 'batch_size', 'learning_rate', 'seed'],
+    order: ['epochs', ...BEST_EPOCH_FIELDS, 'batch_size', 'learning_rate', 'seed'],
   },
   train_augment: {
     kind: 'train',
     fixed: { augment: true },
     defaults: 'train_augmented',
     help: 'Trains a classifier on top of the frozen base, with randomly augmented photos.',
-    order: ['epochs', 'steps_per_epoch', 'validation_steps', 'batch_size', 'learning_rate', 'image_size', 'seed'],
+    order: ['epochs', ...BEST_EPOCH_FIELDS, 'steps_per_epoch', 'validation_steps', 'batch_size', 'learning_rate', 'image_size', 'seed'],
   },
   fine_tune: {
     kind: 'fine_tune',
     defaults: 'fine_tune',
     ref: 'from_model',
     help: 'Unfreezes the top of the base and trains it together with a trained classifier.',
-    order: ['epochs', 'steps_per_epoch', 'validation_steps', 'batch_size', 'learning_rate', 'unfreeze_from', 'augment', 'image_size', 'seed'],
+    order: ['epochs', ...BEST_EPOCH_FIELDS, 'steps_per_epoch', 'validation_steps', 'batch_size', 'learning_rate', 'unfreeze_from', 'augment', 'image_size', 'seed'],
   },
   evaluate: {
     kind: 'evaluate',

@@ -253,7 +253,7 @@ async fn a_failing_step_fails_the_chain_below_it_and_bad_references_are_refused(
     let (status, error) = app.post_json("/v1/pipelines", body).await;
     assert_eq!(
         (status, error["field"].as_str()),
-        (422, Some("steps.train.epochs")),
+        (422, Some("overrides.train.epochs")),
         "{error}"
     );
     assert_eq!(

@@ -99,6 +99,19 @@ async fn after_kill_a_training_job_resumes_from_its_checkpoint_and_queued_jobs_r
         .collect();
     assert_eq!(epochs, vec![1, 2, 3]);
     assert!(job["model_id"].is_string(), "{job}");
+    // The best epoch is watched across the kill (the checkpoint kept it): the registered
+    // one is the lowest validation loss of all three epochs, before the kill or after.
+    let losses: Vec<f64> = job["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["val_loss"].as_f64().unwrap())
+        .collect();
+    let lowest = losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    let best = losses.iter().position(|&l| l == lowest).unwrap() as i64 + 1;
+    let training = &job["result"]["training"];
+    assert_eq!(training["best_epoch"], best, "{training}");
+    assert_eq!(training["registered_epoch"], best, "{training}");
     let events = app.events(&running, None).await;
     assert!(
         events
@@ -107,14 +120,13 @@ async fn after_kill_a_training_job_resumes_from_its_checkpoint_and_queued_jobs_r
         "a resume is announced"
     );
     assert_eq!(crate::helpers::ids_of(&events, "epoch").len(), 3);
-    assert!(
-        !app.root
-            .path()
-            .join("data/checkpoints")
-            .join(&running)
-            .exists(),
-        "checkpoint removed at the end"
-    );
+    // Removed by the worker just after it records the job's end.
+    let checkpoint = app.root.path().join("data/checkpoints").join(&running);
+    let started = std::time::Instant::now();
+    while checkpoint.exists() && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!checkpoint.exists(), "checkpoint removed at the end");
 
     let job = app.wait_for(&queued, LIMIT).await;
     assert_eq!(job["status"], "succeeded", "{job}");

@@ -6,6 +6,7 @@ mod postgres;
 #[path = "../common/shared.rs"]
 mod shared;
 
+mod best_epoch;
 mod chains;
 mod classes;
 mod datasets;

@@ -1,6 +1,8 @@
 // Browser test of the dashboard (static/) against the real vggserve server: Debian's Chromium,
 // driven by playwright-core, clicks through the page as a person would. It extracts features of
-// a tiny dataset and trains on them from the form, watches the curves fill from the event stream,
+// a tiny dataset and trains on them from the form (with early stopping and the best epoch judged
+// by the form's choice), watches the curves fill from the event stream and mark the server's
+// best epoch, checks that the detail says whether training stopped early,
 // shows the trained model's evaluation on the test split (confusion matrix, per-class figures,
 // thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, uploads a zip
 // in the Datasets view (progress, report, thumbnails) and extracts features of it from the form,
@@ -24,6 +26,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const SERVER_BIN = path.resolve(process.env.VGGSERVE_BIN || path.join(REPO, 'target/release/vggserve'));
 const SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-test.png');
 const DATASETS_SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-datasets.png');
+const CURVES_SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-curves.png');
 const CHROMIUM = '/usr/bin/chromium';
 const EPOCHS = 3;
 // Per class and split: enough for every recipe to run, few enough for two CPU cores. The test
@@ -256,6 +259,11 @@ test('the page loads and lists the tiny dataset', async () => {
   await page.waitForSelector('[data-testid="datasets-list"] [data-testid="dataset-row"][data-dataset="tiny"]', { timeout: 30_000 });
 });
 
+// Fields whose options the form fills from the API rather than from the defaults.
+const API_PICKERS = new Set(['split']);
+// The single recipes' reference pickers, which a whole recipe's steps never show.
+const REFERENCE_PICKERS = ['features', 'from_model', 'model'];
+
 /** What the form shows for one parameter: a number, a boolean (checkbox) or the text. */
 async function formValue(name) {
   const sel = `#${name.replaceAll('_', '-')}`;
@@ -268,8 +276,9 @@ test('the form shows the server\'s defaults for every recipe, and "Reset to defa
   for (const [recipe, key] of Object.entries(RECIPE_DEFAULTS)) {
     await page.selectOption('#recipe', recipe);
     for (const [name, value] of Object.entries(jobDefaults.defaults[key])) {
-      // Selects (the split) take their options from the dataset, not from the defaults.
-      if (await page.$eval(`#${name.replaceAll('_', '-')}`, (el) => el.tagName === 'SELECT')) continue;
+      // Pickers filled from the API (the split, from the dataset) are not compared; selects of
+      // fixed choices (the best epoch's `monitor`) start at the server's default like any field.
+      if (API_PICKERS.has(name)) continue;
       assert.equal(await formValue(name), value, `${recipe}: ${name}`);
     }
   }
@@ -323,30 +332,74 @@ test('extract features of the tiny dataset from the form', { timeout: EXTRACT_MS
   await waitForJob(extractId, EXTRACT_MS);
 });
 
-test(`train on the features for ${EPOCHS} epochs; the accuracy chart fills as epochs arrive`, { timeout: TRAIN_MS + 60_000 }, async () => {
+test(`train on the features for up to ${EPOCHS} epochs with early stopping; the charts fill as epochs arrive and mark the best epoch`, { timeout: TRAIN_MS + 60_000 }, async (t) => {
   await page.selectOption('#recipe', 'train_features');
   await page.selectOption('#dataset', 'tiny');
   // The features picker is filled from the job list: it offers the job that just succeeded.
   await page.waitForFunction((id) => document.querySelector('#features')?.value === id, extractId, { timeout: 30_000 });
   assert.equal(Number(await page.inputValue('#learning-rate')), jobDefaults.defaults.train_on_features.learning_rate);
   await page.fill('#epochs', String(EPOCHS));
+  // The best epoch by the other validation figure than the server's default, and stop after one
+  // epoch without improvement (the server's range allows it).
+  const serverMonitor = jobDefaults.defaults.train_on_features.monitor;
+  assert.equal(await page.inputValue('#monitor'), serverMonitor);
+  const monitors = await page.$$eval('#monitor option', (options) => options.map((o) => o.value));
+  const monitor = monitors.find((m) => m !== serverMonitor);
+  assert.ok(monitor, `the monitor picker offers no choice besides ${serverMonitor}: ${monitors}`);
+  await page.selectOption('#monitor', monitor);
+  const patience = 1;
+  assert.ok(patience >= jobDefaults.limits.early_stopping_patience.minimum && patience <= jobDefaults.limits.early_stopping_patience.maximum);
+  await page.fill('#early-stopping-patience', String(patience));
   trainId = await startJobFromForm();
 
-  // Points on the chart, counted in its data (series 1: the selected job's training accuracy).
-  await page.waitForFunction(
-    (n) => window.vggserve.charts.acc.data[1].filter((v) => v != null).length >= n,
-    EPOCHS, { timeout: TRAIN_MS, polling: 100 });
+  // Points on the chart as they arrive, counted in its data (series 1: the selected job's
+  // training accuracy); the best-epoch line comes with the first epoch.
+  await page.waitForFunction(() => window.vggserve.charts.acc.data[1].filter((v) => v != null).length >= 1, null, { timeout: TRAIN_MS, polling: 100 });
+  await page.waitForSelector('[data-testid="best-epoch-acc"]:not([hidden])', { timeout: 10_000 });
   await waitForJob(trainId, TRAIN_MS);
+
+  // What the server says about the training (nothing below is hard-coded).
+  const res = await fetch(`${server.url}/v1/jobs/${trainId}`);
+  assert.equal(res.status, 200);
+  const job = await res.json();
+  assert.equal(job.params.monitor, monitor, 'the job did not get the form\'s monitor');
+  assert.equal(job.params.early_stopping_patience, patience, 'the job did not get the form\'s patience');
+  const training = job.result?.training;
+  assert.ok(training && Number.isInteger(training.best_epoch), `the job reports no result.training: ${JSON.stringify(job.result)}`);
+  assert.equal(training.epochs_run, job.epochs.length);
+  // The page has read the finished job (its result) once the detail says how training ended.
+  await page.waitForFunction((id) => window.vggserve.state.runs.get(id)?.job.result?.training != null, trainId, { timeout: 30_000 });
+
   const { x, acc, loss } = await page.evaluate(() => ({
     x: window.vggserve.charts.acc.data[0],
     acc: window.vggserve.charts.acc.data[1],
     loss: window.vggserve.charts.loss.data[1],
   }));
-  // Exactly one point per epoch: events replayed on (re)connect must not duplicate any.
-  assert.equal(x.length, EPOCHS, `epochs on the x axis: ${JSON.stringify(x)}`);
-  assert.equal(new Set(x).size, EPOCHS);
-  assert.equal(acc.filter((v) => v != null).length, EPOCHS);
-  assert.equal(loss.filter((v) => v != null).length, EPOCHS);
+  // Exactly one point per epoch run: events replayed on (re)connect must not duplicate any.
+  assert.equal(x.length, training.epochs_run, `epochs on the x axis: ${JSON.stringify(x)}`);
+  assert.equal(new Set(x).size, training.epochs_run);
+  assert.equal(acc.filter((v) => v != null).length, training.epochs_run);
+  assert.equal(loss.filter((v) => v != null).length, training.epochs_run);
+
+  // Both charts draw their line at the server's best epoch, and label it so.
+  const registered = training.restore_best && training.registered_epoch === training.best_epoch;
+  for (const metric of ['acc', 'loss']) {
+    const marked = await page.$eval(`[data-testid="chart-${metric}"] .uplot`, (el) => el.dataset.markedEpoch);
+    assert.equal(marked, String(training.best_epoch), `${metric} chart: the line is drawn at epoch ${marked}`);
+    const label = page.locator(`[data-testid="best-epoch-${metric}"]`);
+    assert.equal(await label.getAttribute('data-epoch'), String(training.best_epoch));
+    const text = await label.textContent();
+    assert.match(text, new RegExp(`best epoch ${training.best_epoch}\\b`), `${metric} label: ${text}`);
+    assert.equal(/\(registered\)/.test(text), registered, `${metric} label: ${text}, restore_best ${training.restore_best}`);
+  }
+  // The detail says whether training stopped early, as the server does.
+  const detail = page.locator('[data-testid="detail-training"]');
+  const early = training.stopped === 'early_stopped';
+  assert.equal(await detail.getAttribute('data-stopped-early'), String(early));
+  const said = await detail.textContent();
+  assert.match(said, early ? new RegExp(`stopped early after ${training.epochs_run} epochs`) : new RegExp(`ran all ${training.epochs_run} epochs`));
+  assert.match(said, new RegExp(`best epoch ${training.best_epoch}\\b`));
+  t.diagnostic(`training: monitor ${training.monitor}, best epoch ${training.best_epoch}, registered ${training.registered_epoch}, ${training.stopped} after ${training.epochs_run} epochs`);
 });
 
 test('the finished training job shows its evaluation: confusion matrix, per-class table, wrong photos', async (t) => {
@@ -441,6 +494,9 @@ test('screenshot of the finished job with its curves, and no console errors', as
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   t.diagnostic(`screenshot: ${path.relative(REPO, SCREENSHOT)}`);
+  // The curves panel alone: the detail, and both charts with their best-epoch line.
+  await page.locator('#curves-panel').screenshot({ path: CURVES_SCREENSHOT });
+  t.diagnostic(`screenshot: ${path.relative(REPO, CURVES_SCREENSHOT)}`);
   assert.deepEqual(consoleErrors, [], 'the page logged errors');
 });
 
@@ -584,7 +640,8 @@ test('whole recipe 1 from the form runs as one chain row that opens to its three
       assert.ok(fields.length > 0, `${choice}: step ${step} shows no fields`);
       for (const [name, value] of fields) assert.equal(value, jobDefaults.defaults[steps[step]][name], `${choice}: ${step}.${name}`);
     }
-    assert.equal(await page.$('#recipe-fields select'), null, `${choice}: a reference picker is shown`);
+    const refs = REFERENCE_PICKERS.map((n) => `#recipe-fields [data-field="${n}"]`).join(', ');
+    assert.equal(await page.$(refs), null, `${choice}: a reference picker is shown`);
   }
 
   await page.selectOption('#recipe', 'whole_1');
@@ -597,6 +654,10 @@ test('whole recipe 1 from the form runs as one chain row that opens to its three
   assert.equal(await page.getAttribute('#extract-batch-size', 'aria-invalid'), null);
 
   await page.fill('#train-epochs', String(EPOCHS));
+  // A step's fixed-choice field is sent as that step's override too.
+  const trainMonitor = (await page.$$eval('#train-monitor option', (options) => options.map((o) => o.value)))
+    .find((m) => m !== jobDefaults.defaults.train_on_features.monitor);
+  await page.selectOption('#train-monitor', trainMonitor);
   const known = await page.$$eval('[data-testid="chain-row"]', (rows) => rows.map((r) => r.dataset.pipelineId));
   await page.click('#start-job');
   // The first sight of the new chain: the ids of its rows and the steps' statuses right then.
@@ -624,6 +685,7 @@ test('whole recipe 1 from the form runs as one chain row that opens to its three
   assert.equal(queued.recipe, 1);
   assert.deepEqual(queued.jobs.map((j) => j.step), ['extract', 'train', 'evaluate']);
   assert.equal(queued.jobs[1].params.epochs, EPOCHS, 'the train step did not get the form\'s epochs');
+  assert.equal(queued.jobs[1].params.monitor, trainMonitor, 'the train step did not get the form\'s monitor');
   assert.ok(queued.jobs.every((j) => j.pipeline === pipelineId && j.dataset === 'tiny'));
   // The last step waits on the two before it, so it was still waiting when the row appeared.
   assert.deepEqual(first.steps.map((s) => s.id), queued.jobs.map((j) => j.id));

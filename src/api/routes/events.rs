@@ -173,17 +173,25 @@ async fn ended_before(state: &AppState, subject: &mut Subject, last_seen: i64) -
     }
     let jobs = subject.jobs();
     let error = |error: StoreError| tracing::error!(%error, "SSE resume failed");
+    // Statuses before events: a job that ends in between has its final event read below,
+    // so it is never taken as ended without that event being sent.
+    let mut ended_now = Vec::new();
+    for &id in &jobs {
+        let job = state.store.job(id).await.map_err(error)?;
+        if job.is_some_and(|j| j.status.is_terminal()) {
+            ended_now.push(id);
+        }
+    }
     let later = state
         .store
         .events_after(&jobs, last_seen)
         .await
         .map_err(error)?;
-    for id in jobs {
-        let job = state.store.job(id).await.map_err(error)?;
+    for id in ended_now {
         let ends_later = later
             .iter()
             .any(|e| e.job_id == id && is_terminal(&e.kind, &e.data));
-        if job.is_some_and(|j| j.status.is_terminal()) && !ends_later {
+        if !ends_later {
             subject.ended.insert(id);
         }
     }

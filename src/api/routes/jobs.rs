@@ -107,7 +107,9 @@ pub fn queue_error(error: StoreError) -> ApiError {
         StoreError::QueueFull(n) => ApiError::too_many(format!(
             "the job queue is full ({n} jobs waiting); try again later"
         )),
-        StoreError::DependencyEnded(reason) => ApiError::conflict(reason),
+        StoreError::DependencyEnded { field, reason, .. } => {
+            ApiError::conflict(reason).field(field)
+        }
         other => ApiError::from(other),
     }
 }

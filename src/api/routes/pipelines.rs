@@ -21,7 +21,7 @@ use crate::api::{ApiError, AppState, ErrorBody};
 use crate::domain::Pipeline;
 use crate::jobs::pipeline::{plan, PipelineRequest};
 use crate::jobs::spec::field_of;
-use crate::store::{NewJob, NewPipeline};
+use crate::store::{NewJob, NewPipeline, StoreError};
 
 /// Queue a chain of jobs: `{"recipe": 1|2|3, "dataset": …, "overrides": {step: {…}}}`, or
 /// `{"steps": [{"name": …, "kind": …, …}, …]}` whose `features`, `from_model` and `model`
@@ -63,9 +63,13 @@ pub async fn create(
     let mut jobs = Vec::with_capacity(steps.len());
     for step in steps {
         let in_step = |error: ApiError| {
-            let field = error.field.clone().unwrap_or_default();
+            let path = step_path(recipe, &step.name);
+            let field = match error.field.clone() {
+                Some(field) => format!("{path}.{field}"),
+                None => path,
+            };
             let message = format!("step {:?}: {}", step.name, error.message);
-            ApiError::new(error.status, message).field(format!("steps.{}.{field}", step.name))
+            ApiError::new(error.status, message).field(field)
         };
         let mut params = step
             .request
@@ -89,11 +93,23 @@ pub async fn create(
         recipe: recipe.map(i64::from),
     };
     let max_queued = i64::from(state.settings.max_queued_jobs);
-    state
+    let inserted = state
         .store
         .insert_jobs(&jobs, Some(&pipeline), max_queued)
-        .await
-        .map_err(queue_error)?;
+        .await;
+    inserted.map_err(|error| match error {
+        // A job a step names ended between the checks above and the insert.
+        StoreError::DependencyEnded { job, field, reason } => {
+            let step = jobs
+                .iter()
+                .find(|j| j.id == job)
+                .and_then(|j| j.step.clone());
+            let step = step.unwrap_or_default();
+            ApiError::conflict(format!("step {step:?}: {reason}"))
+                .field(format!("{}.{field}", step_path(recipe, &step)))
+        }
+        other => queue_error(other),
+    })?;
     tracing::info!(pipeline = %pipeline.id, steps = jobs.len(), "pipeline queued");
     if let Some(worker) = &state.worker {
         worker.notify();
@@ -104,6 +120,15 @@ pub async fn create(
         [(header::LOCATION, format!("/v1/pipelines/{}", pipeline.id))],
         Json(pipeline),
     ))
+}
+
+/// Where a step's parameters are in the request: under `overrides` for a recipe's step,
+/// else in `steps`.
+fn step_path(recipe: Option<u8>, step: &str) -> String {
+    match recipe {
+        Some(_) => format!("overrides.{step}"),
+        None => format!("steps.{step}"),
+    }
 }
 
 async fn found(state: &AppState, id: uuid::Uuid) -> Result<Pipeline, ApiError> {

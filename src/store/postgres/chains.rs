@@ -13,6 +13,11 @@ use super::events::{self, Tx};
 use crate::store::chains::{self, ChainTx, JobState};
 use crate::store::{Dependency, NewJob, NewPipeline, StoreError, StoredEvent};
 
+/// Waiting jobs none of whose dependencies is still to finish.
+const STRANDED: &str = "SELECT j.id FROM jobs j WHERE j.status = 'waiting' AND NOT EXISTS \
+     (SELECT 1 FROM job_dependencies d JOIN jobs o ON o.id = d.depends_on \
+      WHERE d.job_id = j.id AND o.status IN ('waiting', 'queued', 'running')) ORDER BY j.seq";
+
 /// The chain's view of one transaction; `share` locks the dependencies it reads.
 pub(super) struct Rows<'a> {
     tx: &'a mut Tx,
@@ -38,6 +43,13 @@ impl ChainTx for Rows<'_> {
         .bind(id)
         .fetch_all(&mut **self.tx)
         .await?)
+    }
+
+    async fn stranded(&mut self) -> Result<Vec<Uuid>, StoreError> {
+        let locked = format!("{STRANDED} FOR UPDATE OF j SKIP LOCKED");
+        Ok(sqlx::query_scalar(&locked)
+            .fetch_all(&mut **self.tx)
+            .await?)
     }
 
     async fn dependencies(&mut self, job: Uuid) -> Result<Vec<Dependency>, StoreError> {
@@ -126,7 +138,7 @@ pub(super) async fn insert(
     for job in jobs {
         let mut rows = Rows { tx, share: true };
         let (status, params) =
-            chains::admit(&mut rows, job.params.clone(), &job.depends_on).await?;
+            chains::admit(&mut rows, job.id, job.params.clone(), &job.depends_on).await?;
         sqlx::query(
             "INSERT INTO jobs (id, kind, dataset, status, params, pipeline, step) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -159,4 +171,28 @@ pub(super) async fn insert(
         recorded.push(events::insert(tx, job, "status", &data).await?);
     }
     Ok(recorded)
+}
+
+/// Settle the jobs left waiting on dependencies that have all ended; how many events
+/// that recorded.
+pub(super) async fn settle_waiting(pool: &sqlx::PgPool) -> Result<usize, StoreError> {
+    // Read first: a transaction only when there is something to settle.
+    if sqlx::query_scalar::<_, Uuid>(STRANDED)
+        .fetch_optional(pool)
+        .await?
+        .is_none()
+    {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await?;
+    let settled = chains::settle_stranded(&mut Rows {
+        tx: &mut tx,
+        share: false,
+    })
+    .await?;
+    for (job, data) in &settled {
+        events::insert(&mut tx, *job, "status", data).await?;
+    }
+    tx.commit().await?;
+    Ok(settled.len())
 }

@@ -63,6 +63,7 @@ fn epoch_from_row(row: &PgRow) -> Result<EpochMetrics, sqlx::Error> {
         val_loss: row.try_get("val_loss")?,
         val_acc: row.try_get("val_acc")?,
         seconds: row.try_get("seconds")?,
+        best_epoch: row.try_get("best_epoch")?,
     })
 }
 
@@ -111,7 +112,7 @@ pub(super) async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Job>, StoreErr
     let Some(row) = row else { return Ok(None) };
     let mut job = from_row(&row)?;
     let rows = sqlx::query(
-        "SELECT epoch, loss, acc, val_loss, val_acc, seconds FROM epochs WHERE job_id = $1 ORDER BY epoch",
+        "SELECT epoch, loss, acc, val_loss, val_acc, seconds, best_epoch FROM epochs WHERE job_id = $1 ORDER BY epoch",
     )
     .bind(id)
     .fetch_all(pool)
@@ -135,7 +136,7 @@ pub(super) async fn list(pool: &PgPool, status: Option<JobStatus>) -> Result<Vec
         .await?;
     let mut jobs = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let epoch_rows = sqlx::query(&format!(
-        "SELECT job_id, epoch, loss, acc, val_loss, val_acc, seconds FROM epochs \
+        "SELECT job_id, epoch, loss, acc, val_loss, val_acc, seconds, best_epoch FROM epochs \
          WHERE job_id IN (SELECT id FROM ({}) page) ORDER BY job_id, epoch",
         PAGE.replace("{COLUMNS}", "id, seq")
     ))

@@ -55,6 +55,19 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Set a job's status behind the store's back, as a version before chains ended jobs.
+    #[cfg(test)]
+    pub(crate) async fn force_status(&self, id: Uuid, status: JobStatus) {
+        sqlx::query("UPDATE jobs SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .expect("updating a job's status");
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn subscribe(&self) -> broadcast::Receiver<Notice> {
@@ -153,6 +166,10 @@ impl Store for PostgresStore {
 
     async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, StoreError> {
         queue::request_cancel(&self.pool, id).await
+    }
+
+    async fn settle_waiting(&self) -> Result<usize, StoreError> {
+        chains::settle_waiting(&self.pool).await
     }
 
     async fn events_after(

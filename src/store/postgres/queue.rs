@@ -138,8 +138,8 @@ pub(super) async fn record_epoch(
         return Ok(event);
     }
     sqlx::query(
-        "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds, best_epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(lease.job_id)
     .bind(epoch.epoch)
@@ -148,6 +148,7 @@ pub(super) async fn record_epoch(
     .bind(epoch.val_loss)
     .bind(epoch.val_acc)
     .bind(epoch.seconds)
+    .bind(epoch.best_epoch)
     .execute(&mut *tx)
     .await?;
     let event = events::insert(&mut tx, lease.job_id, "epoch", &data).await?;

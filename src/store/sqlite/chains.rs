@@ -12,6 +12,11 @@ use crate::store::{now, Dependency, NewJob, NewPipeline, StoreError, StoredEvent
 
 pub(super) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
+/// Waiting jobs none of whose dependencies is still to finish.
+pub(super) const STRANDED: &str = "SELECT id FROM jobs j WHERE status = 'waiting' AND NOT EXISTS \
+     (SELECT 1 FROM job_dependencies d JOIN jobs o ON o.id = d.depends_on \
+      WHERE d.job_id = j.id AND o.status IN ('waiting', 'queued', 'running')) ORDER BY seq";
+
 /// The chain's view of one write transaction.
 pub(super) struct Rows<'a>(pub &'a mut Tx);
 
@@ -29,6 +34,13 @@ impl ChainTx for Rows<'_> {
         .bind(id.to_string())
         .fetch_all(&mut **self.0)
         .await?;
+        ids.iter().map(|id| uuid(id)).collect()
+    }
+
+    async fn stranded(&mut self) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(STRANDED)
+            .fetch_all(&mut **self.0)
+            .await?;
         ids.iter().map(|id| uuid(id)).collect()
     }
 
@@ -123,7 +135,7 @@ pub(super) async fn insert(
     let mut first_events = Vec::with_capacity(jobs.len());
     for job in jobs {
         let (status, params) =
-            chains::admit(&mut Rows(tx), job.params.clone(), &job.depends_on).await?;
+            chains::admit(&mut Rows(tx), job.id, job.params.clone(), &job.depends_on).await?;
         sqlx::query(
             "INSERT INTO jobs (id, kind, dataset, status, params, created_at, pipeline, step) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -158,4 +170,24 @@ pub(super) async fn insert(
         recorded.push(events::insert(tx, job, "status", &data).await?);
     }
     Ok(recorded)
+}
+
+/// Settle the jobs left waiting on dependencies that have all ended; how many events
+/// that recorded.
+pub(super) async fn settle_waiting(pool: &sqlx::SqlitePool) -> Result<usize, StoreError> {
+    // Read first: a write transaction only when there is something to settle.
+    if sqlx::query_scalar::<_, String>(STRANDED)
+        .fetch_optional(pool)
+        .await?
+        .is_none()
+    {
+        return Ok(0);
+    }
+    let mut tx = super::write::begin_write(pool).await?;
+    let settled = chains::settle_stranded(&mut Rows(&mut tx)).await?;
+    for (job, data) in &settled {
+        events::insert(&mut tx, *job, "status", data).await?;
+    }
+    tx.commit().await?;
+    Ok(settled.len())
 }

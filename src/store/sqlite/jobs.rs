@@ -75,6 +75,7 @@ fn epoch_from_row(row: &SqliteRow) -> Result<EpochMetrics, sqlx::Error> {
         val_loss: row.try_get("val_loss")?,
         val_acc: row.try_get("val_acc")?,
         seconds: row.try_get("seconds")?,
+        best_epoch: row.try_get("best_epoch")?,
     })
 }
 
@@ -112,7 +113,7 @@ pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> Result<Option<Job>, Stor
     let Some(row) = row else { return Ok(None) };
     let mut job = from_row(&row)?;
     let rows = sqlx::query(
-        "SELECT epoch, loss, acc, val_loss, val_acc, seconds FROM epochs WHERE job_id = ? ORDER BY epoch",
+        "SELECT epoch, loss, acc, val_loss, val_acc, seconds, best_epoch FROM epochs WHERE job_id = ? ORDER BY epoch",
     )
     .bind(id.to_string())
     .fetch_all(pool)
@@ -139,7 +140,7 @@ pub(super) async fn list(
         .await?;
     let mut jobs = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let epoch_rows = sqlx::query(&format!(
-        "SELECT job_id, epoch, loss, acc, val_loss, val_acc, seconds FROM epochs \
+        "SELECT job_id, epoch, loss, acc, val_loss, val_acc, seconds, best_epoch FROM epochs \
          WHERE job_id IN (SELECT id FROM ({})) ORDER BY job_id, epoch",
         PAGE.replace("{COLUMNS}", "id, seq")
     ))

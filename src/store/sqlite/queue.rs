@@ -137,7 +137,8 @@ pub(super) async fn record_epoch(
         return Ok(event);
     }
     sqlx::query(
-        "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO epochs (job_id, epoch, loss, acc, val_loss, val_acc, seconds, best_epoch) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(lease.job_id.to_string())
     .bind(epoch.epoch)
@@ -146,6 +147,7 @@ pub(super) async fn record_epoch(
     .bind(epoch.val_loss)
     .bind(epoch.val_acc)
     .bind(epoch.seconds)
+    .bind(epoch.best_epoch)
     .execute(&mut *tx)
     .await?;
     let event = events::insert(&mut tx, lease.job_id, "epoch", &data).await?;

@@ -10,8 +10,8 @@ use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
 
+use super::frozen::run_frozen_once;
 use super::{check_classes, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
 use crate::data::dataset::Dataset;
 use crate::model::head::HeadConfig;
@@ -23,6 +23,7 @@ use crate::train::artifacts::{
     checkpoint_artifact, load_checkpoint, save_checkpoint, CheckpointInfo,
 };
 use crate::train::augment::Augmentation;
+use crate::train::best::{Keeper, Monitor, Stopped, Watch};
 use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
 /// Recipe 2: a new head trained on top of the frozen base, through live augmentation.
@@ -55,6 +56,16 @@ pub struct EndToEndConfig {
     /// Train even when the dataset report finds a photo in two splits or an empty class.
     #[config(default = false)]
     pub allow_leaks: bool,
+    /// The validation figure that picks the best epoch: `val_loss` (lowest) or `val_acc`.
+    #[config(default = "Monitor::ValLoss")]
+    pub monitor: Monitor,
+    /// Register the best epoch's weights (Keras's `restore_best_weights`); `false` keeps
+    /// the last epoch's, as the seed does.
+    #[config(default = true)]
+    pub restore_best: bool,
+    /// Stop after this many epochs in a row without improving `monitor`; 0: never.
+    #[config(default = 0)]
+    pub early_stopping_patience: u32,
 }
 
 /// Recipe 2: a fresh head (no dropout) on the frozen pretrained base.
@@ -87,16 +98,24 @@ pub(super) fn train_end_to_end(
 ) -> Result<Outcome, TrainError> {
     // A job resumed after a restart continues from its last checkpoint: the weights of the
     // epoch it saved, counting from the last epoch recorded (never recording one twice).
-    let (start, head_config, saved_epoch) =
+    // The best epoch's weights (when they are to be restored) are kept the same way.
+    let (start, head_config, saved_epoch, mut keeper) =
         match load_checkpoint(ctx.data_dir, ctx.job_id, ctx.base)? {
-            Some((model, info)) => {
+            Some((model, info, best)) => {
                 tracing::info!(job = %ctx.job_id, epoch = info.epoch, "resuming from checkpoint");
                 if info.epoch > ctx.recorded_epochs {
                     ctx.reporter.epoch(&info.metrics)?;
                 }
-                (model, info.head, info.epoch)
+                let watch = Watch::new(params.monitor, params.early_stopping_patience, info.best);
+                let best = best.zip(info.best_metrics);
+                let keeper = Keeper::new(watch, params.restore_best, best, Some(info.metrics));
+                (model, info.head, info.epoch, keeper)
             }
-            None => (start, head_config, 0),
+            None => {
+                let watch = Watch::new(params.monitor, params.early_stopping_patience, None);
+                let keeper = Keeper::new(watch, params.restore_best, None, None);
+                (start, head_config, 0, keeper)
+            }
         };
     let first_epoch = saved_epoch.max(ctx.recorded_epochs) + 1;
     let train_split = dataset.split("train")?;
@@ -170,7 +189,14 @@ pub(super) fn train_end_to_end(
     let augmentation = Augmentation::default();
     let epochs = params.epochs;
     let mut order: Vec<usize> = Vec::new();
-    let mut last = json!(null);
+    // A run resumed after it had stopped early does not train again.
+    let mut stopped = Stopped::Completed;
+    let first_epoch = if keeper.should_stop() && first_epoch <= epochs {
+        stopped = Stopped::EarlyStopped;
+        epochs + 1
+    } else {
+        first_epoch
+    };
     for epoch in first_epoch..=epochs {
         let started = Instant::now();
         let mut meter = Meter::new(units);
@@ -230,20 +256,35 @@ pub(super) fn train_end_to_end(
                 .forward_layers(mid.clone(), trainable_from..LAYERS.len());
             val.add_logits(&logits_to_vec(eval.head.forward(features))?, labels);
         }
-        let metrics = epoch_metrics(epoch, &meter, Some(&val), started);
+        let mut metrics = epoch_metrics(epoch, &meter, Some(&val), started);
+        keeper.epoch(&mut metrics, || model.valid());
         // Checkpoint first, then record: a crash between the two finds the epoch in the
         // checkpoint and records it on resume, so no epoch is lost or recorded twice.
         let info = CheckpointInfo {
             epoch,
             head: head_config.clone(),
             metrics: metrics.clone(),
+            best: keeper.best_so_far().cloned(),
+            best_metrics: keeper.best_kept().map(|(_, m)| m.clone()),
         };
-        save_checkpoint(ctx.data_dir, ctx.job_id, ctx.attempt, &model.valid(), &info)?;
+        let best = keeper.best_kept().map(|(weights, _)| weights);
+        save_checkpoint(
+            ctx.data_dir,
+            ctx.job_id,
+            ctx.attempt,
+            &model.valid(),
+            &info,
+            best,
+        )?;
         (ctx.publish)(&checkpoint_artifact(ctx.job_id, ctx.attempt))?;
         ctx.reporter.epoch(&metrics)?;
-        last = serde_json::to_value(&metrics).unwrap_or_default();
+        // Patience running out on the last epoch stops nothing: the run completed.
+        if keeper.should_stop() && epoch < epochs {
+            stopped = Stopped::EarlyStopped;
+            break;
+        }
     }
-    let trained = model.valid();
+    let (trained, metrics, training) = keeper.finish(model.valid(), stopped);
     let test_metrics = match dataset.splits.get("test").filter(|s| !s.samples.is_empty()) {
         Some(test) => {
             let evaluation = evaluate_samples(ctx, &trained, dataset, test, units, spec, batch)?;
@@ -260,7 +301,7 @@ pub(super) fn train_end_to_end(
         weights_sha256: ctx.base.weights_sha256.clone(),
         includes_base: trainable_from < LAYERS.len(),
     };
-    finish(ctx, trained, config, last, test_metrics)
+    finish(ctx, trained, config, metrics, &training, test_metrics)
 }
 
 fn conv_position(layer: &LayerSpec) -> Option<usize> {
@@ -268,50 +309,4 @@ fn conv_position(layer: &LayerSpec) -> Option<usize> {
         LayerKind::Conv { conv, .. } => Some(conv),
         LayerKind::Pool => None,
     }
-}
-
-/// Outputs of the frozen layers for every training image, kept on the host.
-struct FrozenOutputs {
-    rows: Vec<f32>,
-    /// [C, H, W] of one image's output.
-    shape: [usize; 3],
-}
-
-impl FrozenOutputs {
-    /// The outputs of images `indices` as one [B, C, H, W] tensor.
-    fn batch(&self, indices: &[usize], device: &Device) -> Tensor<4> {
-        let width: usize = self.shape.iter().product();
-        let mut data = Vec::with_capacity(indices.len() * width);
-        for &i in indices {
-            data.extend_from_slice(&self.rows[i * width..(i + 1) * width]);
-        }
-        let [c, h, w] = self.shape;
-        Tensor::<4>::from_data(TensorData::new(data, [indices.len(), c, h, w]), device)
-    }
-}
-
-fn run_frozen_once(
-    ctx: &mut Context,
-    frozen: &crate::model::vgg16::Vgg16,
-    images: &[Vec<u8>],
-    size: usize,
-    batch: usize,
-    trainable_from: usize,
-) -> Result<FrozenOutputs, TrainError> {
-    let mut rows = Vec::new();
-    let mut shape = [0; 3];
-    for (done, chunk) in images.chunks(batch).enumerate() {
-        check_cancel(ctx.reporter)?;
-        let x = images_to_tensor(chunk, size, ctx.base.preprocessing, &ctx.base.device);
-        let y = frozen.forward_layers(x, 0..trainable_from);
-        let [_, c, h, w] = y.dims();
-        shape = [c, h, w];
-        rows.extend(tensor_to_vec(y)?);
-        ctx.reporter.progress(
-            ((done + 1) * batch).min(images.len()) as u64,
-            images.len() as u64,
-            "frozen layers run once",
-        );
-    }
-    Ok(FrozenOutputs { rows, shape })
 }

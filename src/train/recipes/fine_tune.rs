@@ -9,6 +9,7 @@ use super::{Context, Outcome};
 use crate::data::dataset::Dataset;
 use crate::model::layers::conv_layer_index;
 use crate::model::{Classifier, ModelConfig};
+use crate::train::best::Monitor;
 use crate::train::fit::TrainError;
 
 /// Recipe 3: which model to fine-tune and from which layer. Defaults are the seed's.
@@ -46,6 +47,16 @@ pub struct FineTuneConfig {
     /// Train even when the dataset report finds a photo in two splits or an empty class.
     #[config(default = false)]
     pub allow_leaks: bool,
+    /// The validation figure that picks the best epoch: `val_loss` (lowest) or `val_acc`.
+    #[config(default = "Monitor::ValLoss")]
+    pub monitor: Monitor,
+    /// Register the best epoch's weights (Keras's `restore_best_weights`); `false` keeps
+    /// the last epoch's, as the seed does.
+    #[config(default = true)]
+    pub restore_best: bool,
+    /// Stop after this many epochs in a row without improving `monitor`; 0: never.
+    #[config(default = 0)]
+    pub early_stopping_patience: u32,
 }
 
 impl FineTuneConfig {
@@ -62,6 +73,9 @@ impl FineTuneConfig {
             image_size: self.image_size,
             augment: self.augment,
             allow_leaks: self.allow_leaks,
+            monitor: self.monitor,
+            restore_best: self.restore_best,
+            early_stopping_patience: self.early_stopping_patience,
         }
     }
 }

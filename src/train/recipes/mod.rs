@@ -11,6 +11,7 @@ mod end_to_end;
 mod evaluate;
 mod extract;
 mod fine_tune;
+mod frozen;
 mod on_features;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use crate::data::decode::{ImageSpec, ResizeFilter};
 use crate::domain::EpochMetrics;
 use crate::model::saved::save_model;
 use crate::model::{Classifier, ConvBase, ModelConfig};
+use crate::train::best::Selection;
 pub use end_to_end::{train_augmented, EndToEndConfig};
 pub use evaluate::{evaluate, evaluate_samples, EvaluateConfig};
 pub use extract::{extract_features, ExtractConfig};
@@ -108,6 +110,7 @@ pub(super) fn epoch_metrics(
         val_loss: val.map(Meter::loss),
         val_acc: val.map(Meter::acc),
         seconds: started.elapsed().as_secs_f64(),
+        best_epoch: None,
     }
 }
 
@@ -127,16 +130,26 @@ pub(super) fn check_classes(classes: &[String]) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// Save the model a training run chose and describe it: `metrics` are its epoch's (the
+/// model record's `metrics`, with `training` added), `training` which epoch it is and why
+/// the run stopped.
 pub(super) fn finish(
     ctx: &mut Context,
     model: Classifier,
     config: ModelConfig,
-    metrics: Value,
+    metrics: Option<EpochMetrics>,
+    training: &Selection,
     test_metrics: Option<Value>,
 ) -> Result<Outcome, TrainError> {
     let id = Uuid::new_v4();
     let (artifact, artifact_sha256) = save_model(ctx.data_dir, id, &model, &config)?;
-    let result = json!({"final": metrics, "test": test_metrics, "model_id": id});
+    let training = training.json();
+    let mut metrics = serde_json::to_value(metrics).unwrap_or_default();
+    if let Some(fields) = metrics.as_object_mut() {
+        fields.insert("training".into(), training.clone());
+    }
+    let result =
+        json!({"final": metrics, "training": training, "test": test_metrics, "model_id": id});
     Ok(Outcome {
         result,
         model: Some(TrainedModel {

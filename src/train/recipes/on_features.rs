@@ -9,7 +9,6 @@ use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{check_classes, epoch_metrics, finish, Context, Outcome};
@@ -17,6 +16,7 @@ use crate::model::head::{DenseHead, HeadConfig};
 use crate::model::{Classifier, ModelConfig};
 use crate::tensor_io::tensor_to_vec;
 use crate::train::artifacts::{features_path, read_features, FeatureSet};
+use crate::train::best::{Keeper, Monitor, Stopped, Watch};
 use crate::train::evaluation::Evaluation;
 use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
@@ -40,6 +40,16 @@ pub struct HeadTrainingConfig {
     /// Train even when the dataset report finds a photo in two splits or an empty class.
     #[config(default = false)]
     pub allow_leaks: bool,
+    /// The validation figure that picks the best epoch: `val_loss` (lowest) or `val_acc`.
+    #[config(default = "Monitor::ValLoss")]
+    pub monitor: Monitor,
+    /// Register the best epoch's weights (Keras's `restore_best_weights`); `false` keeps
+    /// the last epoch's, as the seed does.
+    #[config(default = true)]
+    pub restore_best: bool,
+    /// Stop after this many epochs in a row without improving `monitor`; 0: never.
+    #[config(default = 0)]
+    pub early_stopping_patience: u32,
 }
 
 /// Recipe 1, step 2: Dense(256, ReLU) → Dropout(0.5) → Dense(1 sigmoid, or N softmax) on
@@ -75,7 +85,9 @@ pub fn train_on_features(
     let batch = params.batch_size as usize;
     let epochs = params.epochs;
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut last = json!(null);
+    let watch = Watch::new(params.monitor, params.early_stopping_patience, None);
+    let mut keeper = Keeper::new(watch, params.restore_best, None, None);
+    let mut stopped = Stopped::Completed;
     for epoch in 1..=epochs {
         let started = Instant::now();
         order.shuffle(&mut rng);
@@ -96,12 +108,17 @@ pub fn train_on_features(
             head = optimizer.step(lr, head, grads);
         }
         let val = evaluate_features(&head.valid(), &validation, batch, &device, units)?;
-        let metrics = epoch_metrics(epoch, &meter, Some(val.meter()), started);
+        let mut metrics = epoch_metrics(epoch, &meter, Some(val.meter()), started);
+        keeper.epoch(&mut metrics, || head.valid());
         ctx.reporter.epoch(&metrics)?;
         ctx.reporter.progress(epoch as u64, epochs as u64, "epochs");
-        last = serde_json::to_value(&metrics).unwrap_or_default();
+        // Patience running out on the last epoch stops nothing: the run completed.
+        if keeper.should_stop() && epoch < epochs {
+            stopped = Stopped::EarlyStopped;
+            break;
+        }
     }
-    let head = head.valid();
+    let (head, metrics, training) = keeper.finish(head.valid(), stopped);
     let test_metrics = match &test {
         Some(test) => Some(evaluate_features(&head, test, batch, &device, units)?.json()),
         None => None,
@@ -119,7 +136,7 @@ pub fn train_on_features(
         weights_sha256: ctx.base.weights_sha256.clone(),
         includes_base: false,
     };
-    finish(ctx, model, config, last, test_metrics)
+    finish(ctx, model, config, metrics, &training, test_metrics)
 }
 
 fn evaluate_features(
