@@ -192,10 +192,19 @@ impl Loop {
                 }
                 Err(error) => (JobStatus::Failed, failure(&error)),
             },
-            Err(TrainError::Cancelled) if self.shared.shutdown.load(Ordering::SeqCst) => {
+            Err(TrainError::Cancelled(_)) if self.shared.shutdown.load(Ordering::SeqCst) => {
                 return self.interrupted_by_shutdown(runner, &job, &lease);
             }
-            Err(TrainError::Cancelled) => (JobStatus::Cancelled, Outcome::default()),
+            Err(TrainError::Cancelled(training)) => {
+                let result = training.map(|training| serde_json::json!({"training": training}));
+                (
+                    JobStatus::Cancelled,
+                    Outcome {
+                        result,
+                        ..Default::default()
+                    },
+                )
+            }
             Err(TrainError::Invalid(message)) => (
                 JobStatus::Failed,
                 Outcome {

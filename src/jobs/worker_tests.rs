@@ -78,7 +78,7 @@ impl JobRunner for FakeRunner {
                     std::thread::sleep(Duration::from_millis(300));
                     reporter.progress(1, 10, "steps");
                 }
-                Err(TrainError::Cancelled)
+                Err(TrainError::Cancelled(None))
             }
             other => panic!("unknown behaviour {other}"),
         }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::fit::{Reporter, TrainError};
 use crate::domain::EpochMetrics;
 
 /// The validation figure that picks the best epoch.
@@ -109,6 +110,8 @@ pub enum Stopped {
     Completed,
     /// `early_stopping_patience` epochs went by without improvement.
     EarlyStopped,
+    /// The user cancelled the job (nothing is registered).
+    Cancelled,
 }
 
 /// Which epoch's weights a run registers, and why it stopped: the `training` object of the
@@ -119,8 +122,8 @@ pub struct Selection {
     /// The best epoch by `monitor` (`null` when no epoch had the figure).
     pub best_epoch: Option<u32>,
     /// The epoch whose weights were registered: the best one with `restore_best`, else
-    /// the last.
-    pub registered_epoch: u32,
+    /// the last (`null` when the job was cancelled).
+    pub registered_epoch: Option<u32>,
     pub epochs_run: u32,
     pub stopped: Stopped,
     pub restore_best: bool,
@@ -172,6 +175,22 @@ impl<M> Keeper<M> {
         self.watch.should_stop()
     }
 
+    /// `fit::check_cancel`, the error saying what the run had done when it was cancelled.
+    pub fn check_cancel(&self, reporter: &dyn Reporter) -> Result<(), TrainError> {
+        if !reporter.cancelled() {
+            return Ok(());
+        }
+        let training = Selection {
+            monitor: self.watch.monitor,
+            best_epoch: self.watch.best().map(|b| b.epoch),
+            registered_epoch: None,
+            epochs_run: self.last.as_ref().map_or(0, |m| m.epoch as u32),
+            stopped: Stopped::Cancelled,
+            restore_best: self.restore_best,
+        };
+        Err(TrainError::Cancelled(Some(training.json())))
+    }
+
     pub fn best_so_far(&self) -> Option<&BestSoFar> {
         self.watch.best()
     }
@@ -193,7 +212,7 @@ impl<M> Keeper<M> {
         let selection = Selection {
             monitor: self.watch.monitor,
             best_epoch,
-            registered_epoch: metrics.as_ref().map_or(0, |m| m.epoch as u32),
+            registered_epoch: metrics.as_ref().map(|m| m.epoch as u32),
             epochs_run,
             stopped,
             restore_best: self.restore_best,

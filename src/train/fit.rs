@@ -23,8 +23,10 @@ pub trait Reporter {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// With what the run says about its epochs so far (`training` of the job's result),
+    /// when it was cancelled while training.
     #[error("cancelled")]
-    Cancelled,
+    Cancelled(Option<serde_json::Value>),
     /// Bad input found before training started (the user's to fix).
     #[error("{0}")]
     Invalid(String),
@@ -40,7 +42,7 @@ impl From<burn::store::SafetensorsStoreError> for TrainError {
 
 pub fn check_cancel(reporter: &dyn Reporter) -> Result<(), TrainError> {
     if reporter.cancelled() {
-        Err(TrainError::Cancelled)
+        Err(TrainError::Cancelled(None))
     } else {
         Ok(())
     }

@@ -2,7 +2,8 @@
 // the detail view show: the best epoch so far (every epoch the server sends, in the job's
 // `epochs[]` and in each SSE `epoch` event, carries `best_epoch`, counting itself), and a
 // finished job's `result.training` ({monitor, best_epoch, registered_epoch, epochs_run,
-// stopped: "completed" | "early_stopped", restore_best}). Jobs of servers before these fields
+// stopped: "completed" | "early_stopped" | "cancelled", restore_best}; a cancelled job
+// registered nothing: registered_epoch is null). Jobs of servers before these fields
 // simply have no best epoch. Pure functions of a run (state.runs' { job, epochs }).
 
 import { isTerminal } from './dom.js';
@@ -31,7 +32,8 @@ export function bestEpochMark(run) {
   if (epoch == null) return null;
   const outcome = trainingOutcome(run.job);
   let text = `best epoch ${epoch}`;
-  if (outcome?.restore_best && outcome.registered_epoch === epoch) text += ' (registered)';
+  if (outcome?.stopped === 'cancelled') text += ' · cancelled, nothing registered';
+  else if (outcome?.restore_best && outcome.registered_epoch === epoch) text += ' (registered)';
   else if (outcome) text += ` · registered: epoch ${outcome.registered_epoch}, the last`;
   else if (!isTerminal(run.job?.status)) text += ' so far';
   return { epoch, text };
@@ -47,6 +49,10 @@ export function trainingSummary(run) {
   if (!outcome) {
     const epoch = bestEpochSoFar(run);
     return epoch == null ? null : { text: `best epoch ${epoch} so far${by}`, stoppedEarly: false };
+  }
+  if (outcome.stopped === 'cancelled') {
+    const text = `best epoch ${outcome.best_epoch}${by} · cancelled after ${outcome.epochs_run} epochs, nothing registered`;
+    return { text, stoppedEarly: false };
   }
   const registered = outcome.registered_epoch === outcome.best_epoch
     ? 'registered (its weights are the model)'

@@ -113,6 +113,36 @@ async fn patience_stops_the_run_and_the_best_epoch_is_registered() {
 }
 
 #[tokio::test]
+async fn a_cancelled_run_says_what_it_had_done_and_registers_nothing() {
+    let app = spawn_app().await;
+    let extract = app
+        .queue(json!({"kind": "extract_features", "dataset": "tiny", "image_size": 64}))
+        .await;
+    assert_eq!(app.wait_for(&extract, LIMIT).await["status"], "succeeded");
+    let long = json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 1000});
+    let train = app.queue(long).await;
+    app.wait_until(&train, LIMIT, |j| {
+        j["epochs"].as_array().is_some_and(|e| e.len() >= 3)
+    })
+    .await;
+    let (status, _) = app
+        .post_json(&format!("/v1/jobs/{train}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let job = app.wait_for(&train, LIMIT).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    let training = &job["result"]["training"];
+    let ran = epochs(&job);
+    assert_eq!(training["stopped"], "cancelled", "{job}");
+    assert_eq!(training["epochs_run"], json!(ran.len()));
+    assert_eq!(training["best_epoch"], json!(lowest_loss(&ran)));
+    assert!(
+        training["registered_epoch"].is_null() && job["model_id"].is_null(),
+        "{job}"
+    );
+}
+
+#[tokio::test]
 async fn end_to_end_training_registers_its_best_epoch() {
     let app = spawn_app().await;
     let run = json!({"kind": "train", "dataset": "tiny", "augment": true, "epochs": 3,

@@ -24,7 +24,7 @@ use crate::train::artifacts::{
 };
 use crate::train::augment::Augmentation;
 use crate::train::best::{Keeper, Monitor, Stopped, Watch};
-use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
+use crate::train::fit::{keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
 /// Recipe 2: a new head trained on top of the frozen base, through live augmentation.
 /// Defaults are the seed's. Recipe 3 (`FineTuneConfig`) runs the same loop.
@@ -201,7 +201,7 @@ pub(super) fn train_end_to_end(
         let started = Instant::now();
         let mut meter = Meter::new(units);
         for step in 0..steps {
-            check_cancel(ctx.reporter)?;
+            keeper.check_cancel(ctx.reporter)?;
             // Keras's iterator: an endless walk over reshuffled passes of the training set.
             let mut indices = Vec::with_capacity(batch);
             while indices.len() < batch.min(train_images.len()) {

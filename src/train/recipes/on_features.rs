@@ -18,7 +18,7 @@ use crate::tensor_io::tensor_to_vec;
 use crate::train::artifacts::{features_path, read_features, FeatureSet};
 use crate::train::best::{Keeper, Monitor, Stopped, Watch};
 use crate::train::evaluation::Evaluation;
-use crate::train::fit::{check_cancel, keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
+use crate::train::fit::{keras_rmsprop, logits_to_vec, Loss, Meter, TrainError};
 
 /// Recipe 1, step 2: the dense head on the features of an `extract_features` job (whose
 /// image size it inherits). Defaults are the seed's.
@@ -93,7 +93,7 @@ pub fn train_on_features(
         order.shuffle(&mut rng);
         let mut meter = Meter::new(units);
         for indices in order.chunks(batch) {
-            check_cancel(ctx.reporter)?;
+            keeper.check_cancel(ctx.reporter)?;
             let (rows, labels) = train.gather(indices);
             // [B, C·H·W] on the autodiff device: only the head is in the graph.
             let x = Tensor::<2>::from_data(
