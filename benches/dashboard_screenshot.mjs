@@ -2,9 +2,11 @@
 // Chromium, driven by the playwright-core that tests/dashboard/ installs, it opens the
 // dashboard of a running server, selects the finished training job so that its curves show,
 // classifies one photo with the given model from the Predict panel, checks the label, and
-// screenshots the whole page.
+// screenshots the whole page. Then it ticks "why?", classifies a cat and a dog together, checks
+// both labels and that each card shows its Grad-CAM overlay, and screenshots the Predict panel.
 //
-//   node benches/dashboard_screenshot.mjs URL TRAIN_JOB_ID EPOCHS MODEL_ID PHOTO LABEL OUT.png
+//   node benches/dashboard_screenshot.mjs URL TRAIN_JOB_ID EPOCHS MODEL_ID PHOTO LABEL OUT.png \
+//     CAT_PHOTO DOG_PHOTO GRADCAM_OUT.png
 
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -13,9 +15,9 @@ import path from 'node:path';
 const require = createRequire(new URL('../tests/dashboard/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const [url, trainId, epochsArg, modelId, photo, label, out] = process.argv.slice(2);
-if (!out) {
-  console.error('usage: node benches/dashboard_screenshot.mjs URL TRAIN_JOB_ID EPOCHS MODEL_ID PHOTO LABEL OUT.png');
+const [url, trainId, epochsArg, modelId, photo, label, out, catPhoto, dogPhoto, gradcamOut] = process.argv.slice(2);
+if (!gradcamOut) {
+  console.error('usage: node benches/dashboard_screenshot.mjs URL TRAIN_JOB_ID EPOCHS MODEL_ID PHOTO LABEL OUT.png CAT_PHOTO DOG_PHOTO GRADCAM_OUT.png');
   process.exit(2);
 }
 const epochs = Number(epochsArg);
@@ -64,6 +66,50 @@ try {
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   await page.screenshot({ path: out, fullPage: true });
   say(`wrote ${out}`);
+
+  // The cat and the dog, then "why?" (as a person would): ticking it classifies the chosen
+  // photos again with ?explain=gradcam&overlay=png, and the plain answer, if still on its way,
+  // is dropped. Wait until both cards are filled and each overlay is decoded (Grad-CAM takes a
+  // while on CPU).
+  await page.locator('#predict-panel').scrollIntoViewIfNeeded();
+  await page.setInputFiles('#predict-files', [catPhoto, dogPhoto]);
+  await page.getByRole('checkbox', { name: 'why?', exact: true }).check();
+  const camHandle = await page.waitForFunction((names) => {
+    const err = document.querySelector('#predict-error');
+    if (err && !err.hidden) return { error: err.textContent };
+    const cards = [...document.querySelectorAll('[data-testid="prediction"]')];
+    const fnames = cards.map((c) => c.querySelector('.fname')?.textContent);
+    if (cards.length !== 2 || fnames.join('/') !== names.join('/')) return false; // still the old photo's
+    if (cards.some((c) => c.classList.contains('pending'))) return false;
+    const overlays = cards.map((c) => c.querySelector('[data-testid="explanation-overlay"]'));
+    if (overlays.some((img) => !img || !img.complete)) {
+      const missing = cards.some((c) => c.querySelector('[data-testid="explanation-missing"]'));
+      return missing ? { error: 'a card has no explanation' } : false;
+    }
+    return {
+      cards: cards.map((c, i) => ({
+        label: c.querySelector('[data-testid="prediction-label"]').textContent,
+        probability: c.querySelector('[data-testid="prediction-probability"]')?.textContent,
+        explained: c.querySelector('[data-testid="explanation"]').dataset.class,
+        w: overlays[i].naturalWidth,
+        h: overlays[i].naturalHeight,
+      })),
+    };
+  }, [path.basename(catPhoto), path.basename(dogPhoto)], { timeout: 300_000, polling: 200 });
+  const cam = await camHandle.jsonValue();
+  if (cam.error) throw new Error(`the dashboard could not explain the cat and the dog: ${cam.error}`);
+  [[catPhoto, 'cats'], [dogPhoto, 'dogs']].forEach(([file, want], i) => {
+    const c = cam.cards[i];
+    if (c.label !== want) throw new Error(`with "why?" the dashboard shows ${file} as ${c.label}, not ${want}`);
+    if (c.explained !== want || !(c.w > 0 && c.h > 0)) throw new Error(`${file}: no overlay for ${want} (${JSON.stringify(c)})`);
+    say(`explained ${path.basename(file)}: ${c.label} ${c.probability ?? ''}, overlay ${c.w}×${c.h}`);
+  });
+
+  await page.waitForTimeout(500);
+  if (errors.length) throw new Error(`the page logged errors:\n${errors.join('\n')}`);
+  fs.mkdirSync(path.dirname(path.resolve(gradcamOut)), { recursive: true });
+  await page.locator('#predict-panel').screenshot({ path: gradcamOut });
+  say(`wrote ${gradcamOut}`);
 } finally {
   await browser.close();
 }

@@ -112,8 +112,8 @@ type Groups = (
 
 pub fn routes_and_document(max_dataset_bytes: usize) -> (Groups, utoipa::openapi::OpenApi) {
     use routes::{
-        cache, dataset_report, datasets, events, health, jobs, models, pipelines, predict,
-        thumbnails,
+        cache, dataset_report, datasets, events, health, jobs, model_export, model_import, models,
+        pipelines, predict, thumbnails,
     };
     let (open, mut document) = OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
@@ -133,7 +133,12 @@ pub fn routes_and_document(max_dataset_bytes: usize) -> (Groups, utoipa::openapi
         .routes(routes!(jobs::cancel))
         .routes(routes!(pipelines::create, pipelines::list))
         .routes(routes!(pipelines::get))
-        .routes(routes!(models::list))
+        // A model file is as large as a dataset may be.
+        .routes(
+            routes!(models::list, model_import::import)
+                .layer(DefaultBodyLimit::max(max_dataset_bytes)),
+        )
+        .routes(routes!(model_export::export))
         .routes(routes!(models::get, models::delete))
         .routes(routes!(models::set_default))
         .split_for_parts();

@@ -3,10 +3,14 @@
 
 pub mod base;
 pub mod classifier;
+pub mod gradcam;
 pub mod head;
 pub mod input;
 pub mod keras_h5;
 pub mod layers;
+pub mod onnx;
+pub mod overlay;
+pub mod portable;
 pub mod precision;
 pub mod preprocess;
 pub mod saved;

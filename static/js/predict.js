@@ -1,7 +1,9 @@
 // The predict panel: each chosen or dropped photo is one `image` part of a multipart
 // POST /v1/predict (with the picked model, or the server's default); the answer's predictions
 // come back in the same order and fill one card per photo (label and per-class bars, most probable
-// first, for any number of classes: past the first five the rest are summed up).
+// first, for any number of classes: past the first five the rest are summed up). With "why?"
+// ticked it asks for Grad-CAM explanations too (?explain=gradcam&overlay=png) and shows each
+// photo as the server's overlay (the photo with the heatmap blended), captioned and with a legend.
 
 import { api } from './api.js';
 import { $, dropZone, h, modelLabel, pct, showError } from './dom.js';
@@ -27,16 +29,27 @@ async function predict(files) {
     return card;
   });
   $('#predictions').replaceChildren(...cards);
+  const seq = ++shown.seq; // a later request (another model, "why?" toggled) makes this one stale
   const model = $('#predict-model').value;
+  const explain = $('#predict-explain').checked;
+  const query = new URLSearchParams();
+  if (model) query.set('model', model);
+  if (explain) {
+    query.set('explain', 'gradcam');
+    query.set('overlay', 'png');
+  }
   $('#predict-status').textContent = `Classifying ${files.length} photo${files.length > 1 ? 's' : ''}…`;
   const form = new FormData();
   for (const f of files) form.append('image', f, f.name);
   try {
-    const res = await api(`/v1/predict${model ? `?model=${encodeURIComponent(model)}` : ''}`, { method: 'POST', body: form });
-    (res.predictions ?? []).forEach((p, i) => cards[i] && fillPrediction(cards[i], p));
+    const qs = query.toString();
+    const res = await api(`/v1/predict${qs ? `?${qs}` : ''}`, { method: 'POST', body: form });
+    if (seq !== shown.seq) return;
+    (res.predictions ?? []).forEach((p, i) => cards[i] && fillPrediction(cards[i], p, explain));
     const used = state.models.find((m) => m.id === res.model);
     $('#predict-status').textContent = `Classified by model ${used ? modelLabel(used) : res.model}.`;
   } catch (e) {
+    if (seq !== shown.seq) return;
     showError('#predict-error', e.message);
     $('#predict-status').textContent = '';
     for (const c of cards) {
@@ -46,7 +59,7 @@ async function predict(files) {
   }
 }
 
-function fillPrediction(card, p) {
+function fillPrediction(card, p, explain) {
   card.classList.remove('pending');
   card.querySelector('.pred-label').textContent = p.label;
   card.dataset.label = p.label;
@@ -65,6 +78,25 @@ function fillPrediction(card, p) {
   }), rest.length ? h('p', { class: 'bar-rest', title: rest.map(([cls, v]) => `${cls} ${pct(v)}`).join(', ') },
     `+ ${rest.length} more classes, ${pct(rest.reduce((a, [, v]) => a + v, 0))} together`) : null);
   card.querySelector('.pred-body').insertBefore(bars, card.querySelector('.fname'));
+  if (explain) showExplanation(card, p.explanation);
+}
+
+/** The Grad-CAM overlay in place of the photo's thumbnail, with what it explains and a legend;
+ * an answer without one says so (the server was asked for it). */
+function showExplanation(card, ex) {
+  const photo = card.querySelector('img');
+  if (!ex?.overlay_png_base64) {
+    card.querySelector('.pred-body').append(h('p', { class: 'cam-missing', 'data-testid': 'explanation-missing' }, 'no explanation in the answer'));
+    return;
+  }
+  const what = `where the model looked for “${ex.class}”`;
+  const fig = h('figure', { class: 'cam', 'data-testid': 'explanation', 'data-class': ex.class, 'data-layer': ex.layer },
+    h('img', { src: `data:image/png;base64,${ex.overlay_png_base64}`, alt: `${photo.alt}: ${what} (heatmap over the photo)`, 'data-testid': 'explanation-overlay' }),
+    h('figcaption', {},
+      h('span', { 'data-testid': 'explanation-caption', title: `${ex.method} at ${ex.layer}` }, what),
+      h('span', { class: 'cam-legend', 'data-testid': 'explanation-legend' },
+        'low ', h('span', { class: 'cam-scale', 'aria-hidden': 'true' }), ' high')));
+  photo.replaceWith(fig);
 }
 
 export function setUpPredict() {
@@ -74,5 +106,7 @@ export function setUpPredict() {
     input.value = ''; // so choosing the same photo again still fires "change"
   });
   dropZone($('#drop-zone'), predict);
-  $('#predict-model').addEventListener('change', () => state.predict.lastFiles.length && predict(state.predict.lastFiles));
+  const again = () => state.predict.lastFiles.length && predict(state.predict.lastFiles);
+  $('#predict-model').addEventListener('change', again);
+  $('#predict-explain').addEventListener('change', again);
 }

@@ -30,7 +30,7 @@ export const state = {
   chartKey: null, // which runs the current charts were built for
   resizeFrame: 0, // pending requestAnimationFrame of a chart resize
   modelsSignature: '', // the model list as last rendered
-  predict: { lastFiles: [], thumbUrls: [] }, // the photos last classified, and their object URLs
+  predict: { lastFiles: [], thumbUrls: [], seq: 0 }, // the photos last classified, their object URLs, the latest request's number
   evaluation: { key: '', thumbUrls: [] }, // the evaluation shown (job id + its data), its photos' object URLs
   // The datasets panel: the list as last rendered, the dataset whose report is shown (and a
   // counter that tells a stale report answer from the latest), its photos' object URLs, the

@@ -78,16 +78,24 @@ pub fn link_dataset(
         for class in classes {
             let dir = datasets.join(name).join(split).join(class);
             std::fs::create_dir_all(&dir).unwrap();
-            let mut files: Vec<PathBuf> = std::fs::read_dir(source.join(split).join(class))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            files.sort();
-            for file in files.into_iter().take(count) {
+            for file in sorted_entries(&source.join(split).join(class))
+                .into_iter()
+                .take(count)
+            {
                 std::os::unix::fs::symlink(&file, dir.join(file.file_name().unwrap())).unwrap();
             }
         }
     }
+}
+
+/// The entries of a folder, sorted by name.
+pub fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries
 }
 
 /// `vggserve serve` on `addr` over `root`'s data and datasets, the stand-in weights and the

@@ -4,11 +4,13 @@
 // by the form's choice), watches the curves fill from the event stream and mark the server's
 // best epoch, checks that the detail says whether training stopped early,
 // shows the trained model's evaluation on the test split (confusion matrix, per-class figures,
-// thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, uploads a zip
+// thumbnails of the wrong photos), moves the smoothing slider, classifies a photo, ticks "why?"
+// and sees each photo's Grad-CAM overlay (and plain predictions again with it off), uploads a zip
 // in the Datasets view (progress, report, thumbnails) and extracts features of it from the form,
 // starts whole recipe 1 as one chain (POST /v1/pipelines) and follows its row and steps to the
 // end, and saves screenshots to bench-out/ (ignored by git; docs/dashboard.png, the README's
-// picture, is made on purpose by benches/dashboard_screenshot.sh). The form's defaults and ranges are the server's
+// picture, is made on purpose by benches/dashboard_screenshot.sh; docs/img/gradcam-overlay.png only
+// with VGGSERVE_SCREENSHOTS=1). The form's defaults and ranges are the server's
 // (GET /v1/jobs/defaults): the test reads them from the server too and repeats none.
 // Run it with tests/dashboard/run.sh (it installs Chromium and node_modules when missing);
 // VGGSERVE_BIN names another server binary than target/release/vggserve.
@@ -27,6 +29,9 @@ const SERVER_BIN = path.resolve(process.env.VGGSERVE_BIN || path.join(REPO, 'tar
 const SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-test.png');
 const DATASETS_SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-datasets.png');
 const CURVES_SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-curves.png');
+const GRADCAM_SCREENSHOT = path.join(REPO, 'bench-out', 'dashboard-gradcam.png');
+// A tracked file (the README's picture of "why?"): written only when asked, never by a plain run.
+const GRADCAM_DOC = process.env.VGGSERVE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'img', 'gradcam-overlay.png') : null;
 const CHROMIUM = '/usr/bin/chromium';
 const EPOCHS = 3;
 // Per class and split: enough for every recipe to run, few enough for two CPU cores. The test
@@ -486,6 +491,136 @@ test('a photo from the test split is classified as cats or dogs', { timeout: PRE
   const { label, error } = await handle.jsonValue();
   assert.ok(!error, `prediction failed: ${error}${serverLog()}`);
   assert.ok(CLASSES.includes(label), `label ${JSON.stringify(label)} is neither cats nor dogs`);
+});
+
+/** The first photo of a class in the shared test split. */
+function testPhoto(cls) {
+  const dir = path.join(sharedDir(), 'datasets', 'cats_and_dogs_small', 'test', cls);
+  return path.join(dir, fs.readdirSync(dir).filter((f) => /\.jpe?g$/i.test(f)).sort()[0]);
+}
+
+const isPredict = (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/v1/predict';
+
+/** Run `action` (which makes the predict panel classify `n` photos) and wait for the answer and
+ * its cards; with `explain`, until every overlay is decoded. The request's query, the answer's
+ * JSON and the cards as the page shows them. */
+async function predictVia(action, n, explain) {
+  const answered = page.waitForResponse(isPredict, { timeout: PREDICT_MS });
+  await action();
+  const res = await answered;
+  const query = new URL(res.url()).searchParams;
+  const body = await res.json();
+  assert.equal(res.status(), 200, `POST /v1/predict?${query}: ${JSON.stringify(body)}${serverLog()}`);
+  const handle = await page.waitForFunction(({ n, explain }) => {
+    const err = document.querySelector('#predict-error');
+    if (err && !err.hidden) return { error: err.textContent };
+    const cards = [...document.querySelectorAll('[data-testid="prediction"]')];
+    if (cards.length !== n || cards.some((c) => c.classList.contains('pending'))) return false;
+    const overlays = cards.map((c) => c.querySelector('[data-testid="explanation-overlay"]'));
+    if (explain && overlays.some((img) => !img || !img.complete)) return false;
+    return {
+      cards: cards.map((c, i) => ({
+        label: c.querySelector('[data-testid="prediction-label"]').textContent,
+        imgs: [...c.querySelectorAll('img')].map((img) => img.src.slice(0, 5)),
+        overlay: overlays[i] && { src: overlays[i].src, w: overlays[i].naturalWidth, h: overlays[i].naturalHeight, alt: overlays[i].alt },
+        caption: c.querySelector('[data-testid="explanation-caption"]')?.textContent ?? null,
+        legend: c.querySelector('[data-testid="explanation-legend"]')?.textContent ?? null,
+      })),
+    };
+  }, { n, explain }, { timeout: PREDICT_MS });
+  const shown = await handle.jsonValue();
+  assert.ok(!shown.error, `prediction failed: ${shown.error}${serverLog()}`);
+  return { query, body, cards: shown.cards };
+}
+
+/** Width and height from a PNG's IHDR chunk (after the 8-byte signature); throws when not a PNG. */
+function pngSize(buf) {
+  assert.deepEqual([...buf.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'not a PNG signature');
+  assert.equal(buf.toString('latin1', 12, 16), 'IHDR');
+  return { w: buf.readUInt32BE(16), h: buf.readUInt32BE(20) };
+}
+
+test('"why?" on: each photo is shown as its Grad-CAM overlay, captioned; off: a plain predict', { timeout: 3 * PREDICT_MS + 60_000 }, async (t) => {
+  const modelId = await page.evaluate((id) => window.vggserve.state.runs.get(id)?.job.model_id, trainId);
+  const res = await fetch(`${server.url}/v1/models/${modelId}`);
+  assert.equal(res.status, 200);
+  const size = (await res.json()).config?.image_size;
+  assert.ok(Number.isInteger(size) && size > 0, `the model names no config.image_size: ${size}`);
+  await page.locator('#predict-panel').scrollIntoViewIfNeeded();
+  await page.selectOption('#predict-model', modelId);
+  const why = page.getByRole('checkbox', { name: 'why?', exact: true }); // found by its label
+  const photos = [testPhoto('cats'), testPhoto('dogs')];
+
+  // Off (as the page starts): today's predict, no explain parameters, the photos as they are.
+  assert.equal(await why.isChecked(), false);
+  const plain = await predictVia(() => page.setInputFiles('#predict-files', photos), photos.length, false);
+  assert.equal(plain.query.get('model'), modelId);
+  assert.ok(!plain.query.has('explain') && !plain.query.has('overlay'), `plain predict sent ?${plain.query}`);
+  assert.ok(plain.body.predictions.every((p) => p.explanation === undefined), 'an explanation nobody asked for');
+  for (const c of plain.cards) assert.deepEqual([c.imgs, c.overlay, c.caption], [['blob:'], null, null]);
+
+  // On: the same photos again, with ?explain=gradcam&overlay=png, each shown as its overlay.
+  const explained = await predictVia(() => why.check(), photos.length, true);
+  assert.equal(explained.query.get('explain'), 'gradcam');
+  assert.equal(explained.query.get('overlay'), 'png');
+  assert.equal(explained.query.get('model'), modelId);
+  explained.body.predictions.forEach((p, i) => {
+    const ex = p.explanation;
+    const card = explained.cards[i];
+    assert.equal(card.label, p.label);
+    // The answer as the dashboard reads it.
+    assert.equal(ex?.method, 'gradcam', `photo ${i}: explanation ${JSON.stringify(ex)?.slice(0, 300)}`);
+    assert.equal(ex.class, p.label, 'the predicted class is explained');
+    assert.ok(typeof ex.layer === 'string' && ex.layer, `layer ${ex.layer}`);
+    assert.ok(Array.isArray(ex.grid) && ex.grid.length > 0 && ex.grid.every((row) => Array.isArray(row) && row.length === ex.grid[0].length), 'grid is no h×w array');
+    assert.ok(ex.grid.flat().every((v) => typeof v === 'number' && v >= 0 && v <= 1), 'grid values outside [0, 1]');
+    // The overlay replaces the photo: a real PNG, decoded, in the model's input proportions.
+    assert.deepEqual(card.imgs, ['data:']);
+    assert.equal(card.overlay.src, `data:image/png;base64,${ex.overlay_png_base64}`);
+    assert.ok(card.overlay.w > 0 && card.overlay.h > 0, `overlay not decoded: ${card.overlay.w}×${card.overlay.h}`);
+    assert.deepEqual(pngSize(Buffer.from(ex.overlay_png_base64, 'base64')), { w: card.overlay.w, h: card.overlay.h });
+    assert.equal(card.overlay.w * size, card.overlay.h * size, `overlay ${card.overlay.w}×${card.overlay.h}, model input ${size}×${size}`);
+    assert.equal(card.caption, `where the model looked for “${p.label}”`);
+    assert.match(card.overlay.alt, new RegExp(`where the model looked for “${p.label}”`));
+    assert.match(card.legend, /^low\s+high$/);
+    if (i === 0) t.diagnostic(`gradcam: layer ${ex.layer}, grid ${ex.grid.length}×${ex.grid[0].length}, overlay ${card.overlay.w}×${card.overlay.h} (input ${size})`);
+  });
+  await page.locator('#predict-panel').screenshot({ path: GRADCAM_SCREENSHOT });
+  t.diagnostic(`screenshot: ${path.relative(REPO, GRADCAM_SCREENSHOT)}`);
+  if (GRADCAM_DOC) {
+    fs.mkdirSync(path.dirname(GRADCAM_DOC), { recursive: true });
+    await page.locator('#predict-panel').screenshot({ path: GRADCAM_DOC });
+    t.diagnostic(`screenshot: ${path.relative(REPO, GRADCAM_DOC)}`);
+  }
+
+  // Off again: plain once more.
+  const again = await predictVia(() => why.uncheck(), photos.length, false);
+  assert.ok(!again.query.has('explain') && !again.query.has('overlay'), `plain predict sent ?${again.query}`);
+  for (const c of again.cards) assert.deepEqual([c.imgs, c.overlay], [['blob:'], null]);
+  assert.deepEqual(consoleErrors, [], 'the page logged errors');
+});
+
+test('a refused explain request shows the server\'s error like any predict error', { timeout: PREDICT_MS + 30_000 }, async () => {
+  // A page of its own (a refused request logs a console error there) whose explain request goes
+  // out with an explain value the server does not know: the box shows the server's own words.
+  const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await other.route('**/v1/predict?*', (route) => route.continue({ url: route.request().url().replace('explain=gradcam', 'explain=nonsense') }));
+    await other.goto(`${server.url}/`);
+    await other.getByLabel('why?', { exact: true }).check();
+    const answered = other.waitForResponse(isPredict, { timeout: PREDICT_MS });
+    await other.setInputFiles('#predict-files', testPhoto('cats'));
+    const res = await answered;
+    assert.match(res.url(), /[?&]explain=nonsense(&|$)/);
+    const refusal = await res.json();
+    assert.equal(res.status(), 400, JSON.stringify(refusal));
+    assert.equal(refusal.field, 'explain');
+    await other.waitForFunction((want) => document.querySelector('#predict-error')?.textContent === `✗ ${want}`, refusal.error, { timeout: 10_000 });
+    assert.equal(await other.textContent('[data-testid="prediction-label"]'), 'not classified');
+    assert.equal(await other.$('[data-testid="explanation"]'), null);
+  } finally {
+    await other.close();
+  }
 });
 
 test('screenshot of the finished job with its curves, and no console errors', async (t) => {

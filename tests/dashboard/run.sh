@@ -3,7 +3,8 @@
 # and then its browser test (dashboard.test.mjs) against the real server, first installing
 # what it needs and a fresh machine lacks: Debian's Chromium and the pinned playwright-core.
 # Needs target/release/vggserve (make build), or another binary named by VGGSERVE_BIN, and
-# VGGSERVE_SHARED (the Makefile sets it). Its screenshot goes to bench-out/dashboard-test.png.
+# VGGSERVE_SHARED (the Makefile sets it). Its screenshots go to bench-out/ (dashboard-test.png…);
+# VGGSERVE_SCREENSHOTS=1 also rewrites docs/img/gradcam-overlay.png, the tracked picture of "why?".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

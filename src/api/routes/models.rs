@@ -1,4 +1,4 @@
-//! `/v1/models`: list, show, mark default, delete.
+//! `/v1/models`: list, show, mark default, delete (import and export have their own files).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -85,6 +85,16 @@ pub async fn delete(
     {
         if let Err(error) = tokio::fs::remove_dir_all(dir).await {
             tracing::warn!(%error, dir = %dir.display(), "could not remove model files");
+        }
+    }
+    let exports = state
+        .settings
+        .storage
+        .data_dir
+        .join(super::model_export::exports_folder(id));
+    if exports.exists() {
+        if let Err(error) = tokio::fs::remove_dir_all(&exports).await {
+            tracing::warn!(%error, "could not remove the model's exports");
         }
     }
     let folder = crate::model::saved::model_folder(id);

@@ -3,6 +3,8 @@
 //! Admission is bounded by a semaphore (429 beyond); decoding runs on blocking threads;
 //! the forward pass runs on the predictor thread, batched with concurrent requests. The
 //! document describes `/predict` as a copy of `/v1/predict` (`openapi::complete`).
+//! `?explain=gradcam` adds a heatmap to each prediction (see `explain.rs`); explanations
+//! take the same permits.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -10,10 +12,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::explain::{self, ExplainMethod, Explanation, OverlayFormat, Wanted, OVERLAY_SIDE};
 use crate::api::extract::QueryParams;
 use crate::api::upload::{read_images, UploadLimits};
 use crate::api::{ApiError, AppState, ErrorBody};
-use crate::data::decode::{load_image, DecodeError, ImageSpec};
+use crate::data::decode::{decode_rgb, resize_rgb, DecodeError, ImageSpec, ResizeFilter};
 use crate::domain::ModelRecord;
 use crate::model::ModelConfig;
 use crate::predict::PredictError;
@@ -28,6 +31,14 @@ pub struct PredictQuery {
     /// Also list the `top_k` most probable classes, most probable first.
     #[param(minimum = 1)]
     top_k: Option<usize>,
+    /// Explain each prediction: `gradcam` adds a heatmap of where the model looked.
+    #[param(value_type = Option<ExplainMethod>, inline)]
+    explain: Option<String>,
+    /// With `explain`: the class to explain (default: the predicted one).
+    class: Option<String>,
+    /// With `explain`: `png` adds the photo with the heatmap blended over it.
+    #[param(value_type = Option<OverlayFormat>, inline)]
+    overlay: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +53,9 @@ pub struct Prediction {
     /// With `?top_k=`: the k most probable classes, most probable first.
     #[serde(skip_serializing_if = "Option::is_none")]
     top: Option<Vec<Ranked>>,
+    /// With `?explain=`: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<Explanation>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,33 +123,80 @@ pub async fn predict(
         anyhow::anyhow!("model {} is registered but its files are missing", model.id)
     })?;
     let config: ModelConfig = serde_json::from_value(model.config.clone())?;
+    let wanted = explain::wanted(
+        query.explain.as_deref(),
+        query.class.as_deref(),
+        query.overlay.as_deref(),
+        &model.classes,
+    )?;
     let spec = ImageSpec {
         size: config.image_size,
         filter: state.settings.base.resize,
         max_pixels: state.settings.max_pixels,
     };
-    let images = tokio::task::spawn_blocking(move || {
+    let photo_side = OVERLAY_SIDE.max(config.image_size);
+    let with_photos = wanted.is_some_and(|w| w.overlay);
+    let decoded = tokio::task::spawn_blocking(move || {
         uploads
             .iter()
             .enumerate()
             .map(|(i, (name, bytes))| {
-                load_image(bytes, &spec).map_err(|e| decode_error(i, name, e))
+                let image =
+                    decode_rgb(bytes, spec.max_pixels).map_err(|e| decode_error(i, name, e))?;
+                // The overlay is drawn on a larger, smoother copy than the model sees.
+                let photo = with_photos.then(|| {
+                    let display = ImageSpec {
+                        size: photo_side,
+                        filter: ResizeFilter::Bilinear,
+                        ..spec
+                    };
+                    resize_rgb(&image, &display)
+                });
+                Ok((resize_rgb(&image, &spec), photo))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await??;
-    let probabilities = state
-        .predictor
-        .predict(model.clone(), images)
-        .await
-        .map_err(|e| match e {
-            PredictError::Busy => ApiError::too_many(e.to_string()),
-            other => ApiError::internal(other),
-        })?;
-    let predictions = probabilities
-        .iter()
-        .map(|row| prediction(&model.classes, row, query.top_k))
-        .collect();
+    let (images, photos): (Vec<_>, Vec<_>) = decoded.into_iter().unzip();
+    let busy = |e: PredictError| match e {
+        PredictError::Busy => ApiError::too_many(e.to_string()),
+        other => ApiError::internal(other),
+    };
+    let predictions = match wanted {
+        None => {
+            let probabilities = state
+                .predictor
+                .predict(model.clone(), images)
+                .await
+                .map_err(busy)?;
+            probabilities
+                .iter()
+                .map(|row| prediction(&model.classes, row, query.top_k))
+                .collect()
+        }
+        Some(Wanted { class, .. }) => {
+            let targets = vec![class; images.len()];
+            let maps = state
+                .predictor
+                .explain(model.clone(), images, targets)
+                .await
+                .map_err(busy)?;
+            let classes = model.classes.clone();
+            let top_k = query.top_k;
+            tokio::task::spawn_blocking(move || {
+                maps.iter()
+                    .zip(&photos)
+                    .map(|(map, photo)| {
+                        let mut answer = prediction(&classes, &map.probabilities, top_k);
+                        let photo = photo.as_deref().map(|p| (p, photo_side));
+                        answer.explanation = Some(explain::explanation(map, &classes, photo)?);
+                        Ok(answer)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .await??
+        }
+    };
     metrics::histogram!("predict_latency_seconds").record(started.elapsed().as_secs_f64());
     Ok(Json(PredictResponse {
         model: model.id,
@@ -174,6 +235,7 @@ fn prediction(classes: &[String], probabilities: &[f32], top_k: Option<usize>) -
         probability,
         scores,
         top,
+        explanation: None,
     }
 }
 
