@@ -25,7 +25,7 @@ done
 for round in $(seq "$ROUNDS"); do
   echo "round $round: vggserve" >&2
   target/release/vggserve bench --device cpu --weights "$SHARED/weights/vgg16-standin.safetensors" \
-    --repeats 5 --dir "$PHOTOS" --out "$OUT_DIR/ours-$round.json" > /dev/null
+    --conv-precision f32 --repeats 5 --dir "$PHOTOS" --out "$OUT_DIR/ours-$round.json" > /dev/null
   echo "round $round: PyTorch forward" >&2
   $PY benches/reference/conv_throughput.py --repeats 5 --skip-golden --out "$OUT_DIR/ref-forward-$round.json"
   echo "round $round: PyTorch end to end" >&2

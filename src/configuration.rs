@@ -5,12 +5,13 @@
 //! serve` and [`WorkerSettings`] of `vggserve worker`, which flatten them in.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::data::decode::{ResizeFilter, DEFAULT_MAX_PIXELS};
 use crate::domain::JobKind;
 use crate::jobs::WorkerConfig;
+use crate::model::precision::ConvPrecision;
 use crate::model::{ConvBase, Precision, Preprocessing};
 
 /// Where state lives: the same flags for `serve` and `worker`.
@@ -137,20 +138,38 @@ pub struct BaseArgs {
     #[arg(long, env = "VGGSERVE_PREPROCESSING")]
     pub preprocessing: Option<Preprocessing>,
     /// Number format of frozen conv-base passes (features, predictions, the frozen layers
-    /// in training): bf16 is about 2× faster on CPUs with AVX-512 BF16; f32 matches PyTorch.
-    #[arg(long, env = "VGGSERVE_CONV_PRECISION", default_value = "f32")]
-    pub conv_precision: Precision,
+    /// in training): f32 matches PyTorch; bf16 is about 2× faster on some CPUs with AVX-512
+    /// BF16 and several times slower on others; auto (the default) measures both at start-up
+    /// and keeps bf16 only where it is faster and its features stay within 2% of f32's
+    /// (the measurement is kept in the data dir).
+    #[arg(long, env = "VGGSERVE_CONV_PRECISION", default_value = "auto")]
+    pub conv_precision: ConvPrecision,
     /// Resize filter for incoming images.
     #[arg(long, env = "VGGSERVE_RESIZE", default_value = "nearest")]
     pub resize: ResizeFilter,
 }
 
 impl BaseArgs {
-    /// Load the weights onto the chosen device, in the chosen precision.
-    pub fn load(&self) -> anyhow::Result<ConvBase> {
+    /// Load the weights onto the chosen device, in the chosen precision (`auto`: measured
+    /// now, or as measured before and kept under `measurements`).
+    pub fn load(&self, measurements: Option<&Path>) -> anyhow::Result<ConvBase> {
         let device = crate::device::parse(self.device.as_deref())?;
-        Ok(ConvBase::load(&self.weights, self.preprocessing, &device)?
-            .with_precision(self.conv_precision))
+        let base = ConvBase::load(&self.weights, self.preprocessing, &device)?;
+        Ok(match self.conv_precision {
+            ConvPrecision::F32 => base.with_precision(Precision::F32),
+            ConvPrecision::Bf16 => base.with_precision(Precision::Bf16),
+            ConvPrecision::Auto => {
+                let (base, choice) = crate::model::autotune::choose(base, measurements)?;
+                tracing::info!(
+                    chosen = %choice.chosen,
+                    rates = ?choice.rates,
+                    errors = ?choice.errors,
+                    cached = choice.cached,
+                    "conv precision chosen by measurement"
+                );
+                base.with_choice(choice)
+            }
+        })
     }
 }
 

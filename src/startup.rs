@@ -45,9 +45,12 @@ pub struct Application {
 }
 
 /// Load the conv base (a missing or malformed weights file stops start-up naming it).
-async fn load_base(args: &BaseArgs) -> anyhow::Result<ConvBase> {
+/// The conv base; `--conv-precision auto` keeps its measurement under
+/// `<data-dir>/precision/`.
+async fn load_base(args: &BaseArgs, data_dir: &std::path::Path) -> anyhow::Result<ConvBase> {
     let base_args = args.clone();
-    let base = tokio::task::spawn_blocking(move || base_args.load()).await??;
+    let measurements = data_dir.join("precision");
+    let base = tokio::task::spawn_blocking(move || base_args.load(Some(&measurements))).await??;
     tracing::info!(
         weights = %args.weights.display(),
         sha256 = %base.weights_sha256,
@@ -131,7 +134,7 @@ impl Application {
         } else if !settings.addr.ip().is_loopback() {
             tracing::warn!(addr = %settings.addr, "serving WITHOUT authentication (--insecure-no-auth)");
         }
-        let base = load_base(&settings.base).await?;
+        let base = load_base(&settings.base, &settings.storage.data_dir).await?;
         let device = crate::device::describe(&base.device);
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
@@ -170,6 +173,8 @@ impl Application {
             "weights_sha256": base.weights_sha256,
             "preprocessing": base.preprocessing,
             "conv_precision": base.precision,
+            // With `auto`: the rates and feature errors measured, and whether kept from before.
+            "conv_precision_choice": base.precision_choice,
             "device": device,
         });
         let state = AppState {
@@ -226,7 +231,7 @@ impl Application {
 pub fn run_worker_blocking(settings: WorkerSettings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
     runtime()?.block_on(async {
-        let base = load_base(&settings.base).await?;
+        let base = load_base(&settings.base, &settings.storage.data_dir).await?;
         let metrics = crate::api::metrics::install()?;
         crate::api::metrics::spawn_upkeep(metrics.clone());
         let storage = Storage::open(&settings.storage).await?;

@@ -95,6 +95,9 @@ fn features_command_reproduces_pytorch() {
             "features",
             "--device",
             "cpu",
+            // The golden comparison is of f32 (auto could pick bf16 on some machines).
+            "--conv-precision",
+            "f32",
             "--also",
             "block4_pool",
             "--tensor",

@@ -42,7 +42,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.repeats == 0 || args.batch_sizes.contains(&0) {
         bail!("--repeats and every batch size must be at least 1");
     }
-    let base = args.model.base.load()?;
+    let base = args.model.base.load(None)?;
     let size = args.model.image_size as usize;
     let mut forward = Vec::new();
     for &batch in &args.batch_sizes {

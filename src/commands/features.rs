@@ -38,7 +38,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let base = args.model.base.load()?;
+    let base = args.model.base.load(None)?;
     let also: Vec<(String, usize)> = args
         .also
         .iter()

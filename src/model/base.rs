@@ -5,6 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
+use super::autotune::Choice;
 use super::input::images_to_tensor;
 use super::precision::Precision;
 use super::preprocess::Preprocessing;
@@ -22,6 +23,8 @@ pub struct ConvBase {
     pub preprocessing: Preprocessing,
     /// SHA-256 of the weights file: part of every feature-cache key and model record.
     pub weights_sha256: String,
+    /// How `--conv-precision auto` chose `precision` (none when it was given).
+    pub precision_choice: Option<Choice>,
 }
 
 impl ConvBase {
@@ -43,6 +46,7 @@ impl ConvBase {
             device: device.clone(),
             preprocessing: weights.preprocessing,
             weights_sha256: weights.sha256.clone(),
+            precision_choice: None,
         })
     }
 
@@ -50,6 +54,12 @@ impl ConvBase {
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.inference = self.net.clone().with_precision(precision);
         self.precision = precision;
+        self
+    }
+
+    /// Record how the precision was chosen.
+    pub fn with_choice(mut self, choice: Choice) -> Self {
+        self.precision_choice = Some(choice);
         self
     }
 

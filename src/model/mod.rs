@@ -1,6 +1,7 @@
 //! The model side: VGG16 conv base, dense head, weights and preprocessing.
 //! Nothing here knows about HTTP or the job queue.
 
+pub mod autotune;
 pub mod base;
 pub mod classifier;
 pub mod gradcam;

@@ -1,10 +1,11 @@
 //! The number format the frozen conv base computes in at inference time.
 //!
-//! `f32` is the default and matches PyTorch's output (the golden test). `bf16` halves the
-//! bytes per weight and activation and, on CPUs with AVX-512 BF16 (or any CUDA GPU), runs
-//! the convolutions about twice as fast; its outputs differ from f32 by bf16 rounding
-//! (about 1% relative), measured in docs/BENCHMARKS.md for accuracy and speed. Training
-//! always keeps the weights it updates in f32: only frozen, no-grad passes use bf16.
+//! `f32` matches PyTorch's output (the golden test). `bf16` halves the bytes per weight and
+//! activation; where the hardware runs bf16 at full rate (AMD's AVX-512 BF16, CUDA GPUs) the
+//! convolutions run about twice as fast, elsewhere slower, so `--conv-precision auto` (the
+//! default) measures rather than guesses (`autotune.rs`). bf16 outputs differ from f32 by
+//! bf16 rounding (about 1% relative). Training always keeps the weights it updates in f32:
+//! only frozen, no-grad passes use bf16.
 
 use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,8 @@ use serde::{Deserialize, Serialize};
     Default,
     PartialEq,
     Eq,
+    PartialOrd,
+    Ord,
     Serialize,
     Deserialize,
     clap::ValueEnum,
@@ -41,4 +44,14 @@ impl Precision {
             Self::Bf16 => FloatDType::BF16,
         }
     }
+}
+
+/// `--conv-precision`: a fixed format, or `auto`, measured on the device at start-up
+/// (`model::autotune`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum ConvPrecision {
+    Auto,
+    F32,
+    Bf16,
 }

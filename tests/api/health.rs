@@ -1,6 +1,6 @@
 //! Liveness, readiness and the API document.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_readiness_and_openapi_answer() {
@@ -58,4 +58,46 @@ async fn health_readiness_and_openapi_answer() {
         serde_json::json!(["cats", "dogs"])
     );
     assert_eq!(body[0]["splits"]["train"]["images"], 20);
+}
+
+/// `--conv-precision auto`: /readyz says what was measured and chosen, the choice follows
+/// from the measurement (bf16 only when within the tolerance of f32's features and faster),
+/// and a restart on the same data dir reuses it rather than measuring again.
+#[tokio::test]
+async fn auto_precision_is_measured_once_and_reported() {
+    let mut app = spawn_app_with(&["--conv-precision", "auto"]).await;
+    let (_, ready) = app.get_json("/readyz").await;
+    let choice = ready["model"]["conv_precision_choice"].clone();
+    assert_eq!(choice["cached"], false, "{choice}");
+    assert_eq!(ready["model"]["conv_precision"], choice["chosen"]);
+    let rate = |p: &str| choice["rates"][p].as_f64().unwrap();
+    let error = |p: &str| choice["errors"][p].as_f64().unwrap();
+    assert!(rate("f32") > 0.0 && rate("bf16") > 0.0, "{choice}");
+    assert_eq!(error("f32"), 0.0);
+    // bf16 rounding moves the features a little, never by nothing or by a lot.
+    assert!(error("bf16") > 0.0 && error("bf16") < 0.02, "{choice}");
+    let bf16_wins = rate("bf16") >= 1.05 * rate("f32");
+    assert_eq!(
+        choice["chosen"],
+        if bf16_wins { "bf16" } else { "f32" },
+        "{choice}"
+    );
+    let key = choice["key"].as_str().unwrap();
+    assert!(
+        key.starts_with("cpu ") && key.contains("libtorch 2.9.0"),
+        "{key}"
+    );
+
+    app.crash_and_restart();
+    let (_, again) = app.get_json("/readyz").await;
+    let kept = &again["model"]["conv_precision_choice"];
+    assert_eq!(kept["cached"], true, "{kept}");
+    assert_eq!(
+        (&kept["chosen"], &kept["rates"]),
+        (&choice["chosen"], &choice["rates"])
+    );
+    let files = std::fs::read_dir(app.root.path().join("data/precision"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 1);
 }

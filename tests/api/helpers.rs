@@ -122,6 +122,9 @@ pub fn serve_command(
         )
         // After a kill -9 the job resumes when its lease expires: 3 s keeps restarts quick.
         .env("VGGSERVE_LEASE_SECONDS", "3")
+        // f32 unless a test asks otherwise: tests compare numbers with PyTorch's and across
+        // runs, which `auto` (the default) would make depend on the machine.
+        .env("VGGSERVE_CONV_PRECISION", "f32")
         .env_remove("VGGSERVE_API_TOKEN")
         .env_remove("VGGSERVE_INSECURE_NO_AUTH");
     command

@@ -97,6 +97,7 @@ impl Cluster {
         command
             .args(role)
             .args(["--device", "cpu", "--database-url", &self.database_url])
+            .args(["--conv-precision", "f32"])
             .arg("--data-dir")
             .arg(data)
             .arg("--datasets-dir")

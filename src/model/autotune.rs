@@ -1,0 +1,278 @@
+//! `--conv-precision auto`: the number format of frozen conv-base passes chosen by measuring
+//! them on the device at hand, not by what the CPU claims to support. bf16 doubles the conv
+//! base on some CPUs that report AVX-512 BF16 and slows it down on others (issue 15), so
+//! every candidate runs a built-in reference input: its features are compared with f32's,
+//! one image is timed, and a candidate not clearly slower than f32 on it gets a batch timed
+//! (a few passes, a few seconds at most). The fastest candidate whose
+//! features stay within [`TOLERANCE`] of f32's and that beats f32 by [`MARGIN`] is chosen,
+//! else f32, so `auto` is never slower than f32 by more than the measurement's noise. The
+//! choice is kept in the data dir, keyed by the hardware, the LibTorch version, the weights
+//! and this program's version, so a restart does not measure again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{ConvBase, Precision};
+use crate::tensor_io::tensor_to_vec;
+
+/// Largest |bf16 − f32| of the reference features, relative to f32's largest magnitude.
+pub const TOLERANCE: f64 = 0.02;
+/// How much faster than f32 another precision must run to be chosen.
+pub const MARGIN: f64 = 1.05;
+/// Images per reference batch, and their side.
+const BATCH: usize = 4;
+const SIDE: usize = 150;
+/// Timed batch passes per candidate (after one untimed), fewer when the budget runs out.
+const PASSES: usize = 3;
+const BUDGET: Duration = Duration::from_secs(3);
+/// A candidate this much slower than f32 on one image is not timed further.
+const SLOWER: f64 = 1.25;
+
+/// What was measured and what was chosen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Choice {
+    pub chosen: Precision,
+    /// Conv-base images per second at batch 4, 150×150, per candidate (from one image
+    /// for a candidate already clearly slower than f32 on it).
+    pub rates: BTreeMap<Precision, f64>,
+    /// Largest feature error relative to f32, per candidate.
+    pub errors: BTreeMap<Precision, f64>,
+    /// What the measurement holds for: hardware, LibTorch, weights, vggserve.
+    pub key: String,
+    /// Read from the data dir rather than measured now.
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// The base in the precision `auto` picks for it (measured, or as measured before and kept
+/// under `cache_dir`).
+pub fn choose(base: ConvBase, cache_dir: Option<&Path>) -> anyhow::Result<(ConvBase, Choice)> {
+    let key = key(&base);
+    let file =
+        cache_dir.map(|dir| dir.join(format!("{}.json", hex::encode(&Sha256::digest(&key)[..8]))));
+    if let Some(kept) = file.as_deref().and_then(read_kept) {
+        if kept.key == key {
+            let precision = kept.chosen;
+            return Ok((
+                base.with_precision(precision),
+                Choice {
+                    cached: true,
+                    ..kept
+                },
+            ));
+        }
+    }
+    let choice = measure(&base, key)?;
+    if let Some(file) = &file {
+        if let Err(error) = keep(file, &choice) {
+            tracing::warn!(%error, file = %file.display(), "cannot keep the precision measurement");
+        }
+    }
+    Ok((base.with_precision(choice.chosen), choice))
+}
+
+fn measure(base: &ConvBase, key: String) -> anyhow::Result<Choice> {
+    let images = reference_images();
+    let one = &images[..1];
+    let mut rates = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    // f32's features and single-image time, which the others are held to.
+    let mut reference: Option<(Vec<f32>, f64)> = None;
+    for precision in [Precision::F32, Precision::Bf16] {
+        let candidate = base.clone().with_precision(precision);
+        // An untimed first pass (one-time set-up) gives the features the guard compares.
+        let features = tensor_to_vec(candidate.features(one, SIDE))?;
+        let single = timed(|| candidate.features(one, SIDE))?;
+        if let Some((f32s, f32_single)) = &reference {
+            errors.insert(precision, relative_error(f32s, &features));
+            // Clearly slower on one image: not worth timing a batch.
+            if single > f32_single * SLOWER {
+                rates.insert(precision, 1.0 / single);
+                continue;
+            }
+        } else {
+            errors.insert(precision, 0.0);
+        }
+        candidate.features(&images, SIDE);
+        let started = Instant::now();
+        let mut times = Vec::new();
+        while times.len() < PASSES && (times.is_empty() || started.elapsed() < BUDGET) {
+            times.push(timed(|| candidate.features(&images, SIDE))?);
+        }
+        times.sort_by(f64::total_cmp);
+        rates.insert(precision, BATCH as f64 / times[times.len() / 2]);
+        reference.get_or_insert((features, single));
+    }
+    Ok(Choice {
+        chosen: pick(&rates, &errors),
+        rates,
+        errors,
+        key,
+        cached: false,
+    })
+}
+
+/// The fastest candidate within [`TOLERANCE`] of f32 and [`MARGIN`] faster than it, else f32.
+fn pick(rates: &BTreeMap<Precision, f64>, errors: &BTreeMap<Precision, f64>) -> Precision {
+    let f32_rate = rates.get(&Precision::F32).copied().unwrap_or(0.0);
+    rates
+        .iter()
+        .filter(|(p, rate)| {
+            **p == Precision::F32
+                || (errors.get(p).is_some_and(|e| *e <= TOLERANCE) && **rate >= f32_rate * MARGIN)
+        })
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(Precision::F32, |(p, _)| *p)
+}
+
+/// Seconds one pass takes, its result read back (LibTorch may run lazily on a GPU).
+fn timed(pass: impl Fn() -> burn::prelude::Tensor<4>) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    tensor_to_vec(pass())?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Max |b − a| over max |a|.
+fn relative_error(a: &[f32], b: &[f32]) -> f64 {
+    let scale = a
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    f64::from(worst / scale)
+}
+
+/// Smooth, varied synthetic photos: the same on every machine, with the gradients and
+/// edges real photos have (a constant image would make every candidate look exact).
+fn reference_images() -> Vec<Vec<u8>> {
+    (0..BATCH)
+        .map(|i| {
+            let phase = i as f32 * 0.7;
+            (0..SIDE * SIDE * 3)
+                .map(|j| {
+                    let (pixel, c) = (j / 3, j % 3);
+                    let (x, y) = ((pixel % SIDE) as f32, (pixel / SIDE) as f32);
+                    let wave =
+                        ((x * 0.06 + phase) * (c as f32 + 1.0)).sin() * (y * 0.045 - phase).cos();
+                    let edge = if (x - 75.0).abs() + (y - 75.0).abs() < 40.0 + 5.0 * i as f32 {
+                        60.0
+                    } else {
+                        0.0
+                    };
+                    (110.0 + 80.0 * wave + edge).clamp(0.0, 255.0) as u8
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The hardware (CPU model, or the GPU's), LibTorch, the weights and vggserve.
+fn key(base: &ConvBase) -> String {
+    let hardware = match crate::device::describe(&base.device).as_str() {
+        "cpu" => format!("cpu {}", cpu_model()),
+        cuda => format!("{cuda} {}", gpu_model()),
+    };
+    format!(
+        "{hardware} | libtorch {} | weights {} | vggserve {}",
+        env!("VGGSERVE_LIBTORCH_VERSION"),
+        base.weights_sha256,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{model} ×{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    )
+}
+
+/// The NVIDIA driver's name for the first GPU ("unknown" without one).
+fn gpu_model() -> String {
+    let dir = Path::new("/proc/driver/nvidia/gpus");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries
+        .first()
+        .and_then(|gpu| std::fs::read_to_string(gpu.join("information")).ok())
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("Model:").map(|m| m.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn read_kept(file: &Path) -> Option<Choice> {
+    serde_json::from_slice(&std::fs::read(file).ok()?).ok()
+}
+
+fn keep(file: &Path, choice: &Choice) -> anyhow::Result<()> {
+    let dir = file.parent().ok_or_else(|| anyhow::anyhow!("no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer_pretty(tmp.as_file(), choice)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(file)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_is_relative_to_the_largest_reference_value() {
+        assert_eq!(relative_error(&[2.0, -4.0], &[2.0, -4.0]), 0.0);
+        assert!((relative_error(&[2.0, -4.0], &[2.2, -4.0]) - 0.05).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_fastest_accurate_candidate_wins_and_f32_otherwise() {
+        let pick_from = |bf16_rate: f64, bf16_error: f64| {
+            let rates = BTreeMap::from([(Precision::F32, 10.0), (Precision::Bf16, bf16_rate)]);
+            let errors = BTreeMap::from([(Precision::F32, 0.0), (Precision::Bf16, bf16_error)]);
+            pick(&rates, &errors)
+        };
+        assert_eq!(
+            pick_from(20.0, 0.004),
+            Precision::Bf16,
+            "twice as fast, accurate"
+        );
+        assert_eq!(pick_from(20.0, 0.05), Precision::F32, "fast but off by 5%");
+        assert_eq!(
+            pick_from(10.3, 0.004),
+            Precision::F32,
+            "within the noise margin"
+        );
+        assert_eq!(
+            pick_from(1.5, 0.004),
+            Precision::F32,
+            "slower (an Intel without AMX)"
+        );
+    }
+
+    #[test]
+    fn reference_images_are_varied_and_fixed() {
+        let images = reference_images();
+        assert_eq!(images.len(), BATCH);
+        assert_eq!(images, reference_images());
+        assert_ne!(images[0], images[1]);
+        let distinct: std::collections::BTreeSet<u8> = images[0].iter().copied().collect();
+        assert!(distinct.len() > 100, "{} distinct values", distinct.len());
+    }
+}
