@@ -77,34 +77,30 @@ pub fn choose(base: ConvBase, cache_dir: Option<&Path>) -> anyhow::Result<(ConvB
 
 fn measure(base: &ConvBase, key: String) -> anyhow::Result<Choice> {
     let images = reference_images();
-    let one = &images[..1];
     let mut rates = BTreeMap::new();
     let mut errors = BTreeMap::new();
     // f32's features and single-image time, which the others are held to.
     let mut reference: Option<(Vec<f32>, f64)> = None;
     for precision in [Precision::F32, Precision::Bf16] {
-        let candidate = base.clone().with_precision(precision);
-        // An untimed first pass (one-time set-up) gives the features the guard compares.
-        let features = tensor_to_vec(candidate.features(one, SIDE))?;
-        let single = timed(|| candidate.features(one, SIDE))?;
-        if let Some((f32s, f32_single)) = &reference {
-            errors.insert(precision, relative_error(f32s, &features));
-            // Clearly slower on one image: not worth timing a batch.
-            if single > f32_single * SLOWER {
-                rates.insert(precision, 1.0 / single);
+        let run = || figures(base, precision, &images, reference.as_ref());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+        let (rate, error, features, single) = match outcome {
+            Ok(Ok(figures)) => figures,
+            // f32 is what the server ran before `auto`: its failure is the server's.
+            Ok(Err(error)) if precision == Precision::F32 => return Err(error),
+            Err(panic) if precision == Precision::F32 => std::panic::resume_unwind(panic),
+            // A candidate the device cannot run is not a candidate.
+            Ok(Err(error)) => {
+                tracing::warn!(%precision, error = format!("{error:#}"), "conv precision cannot run here");
                 continue;
             }
-        } else {
-            errors.insert(precision, 0.0);
-        }
-        candidate.features(&images, SIDE);
-        let started = Instant::now();
-        let mut times = Vec::new();
-        while times.len() < PASSES && (times.is_empty() || started.elapsed() < BUDGET) {
-            times.push(timed(|| candidate.features(&images, SIDE))?);
-        }
-        times.sort_by(f64::total_cmp);
-        rates.insert(precision, BATCH as f64 / times[times.len() / 2]);
+            Err(_) => {
+                tracing::warn!(%precision, "conv precision panicked here");
+                continue;
+            }
+        };
+        rates.insert(precision, rate);
+        errors.insert(precision, error);
         reference.get_or_insert((features, single));
     }
     Ok(Choice {
@@ -114,6 +110,40 @@ fn measure(base: &ConvBase, key: String) -> anyhow::Result<Choice> {
         key,
         cached: false,
     })
+}
+
+/// One candidate's rate (images/s) and feature error against `reference` (f32's features
+/// and single-image time; none when measuring f32 itself), with its own features and
+/// single-image time.
+fn figures(
+    base: &ConvBase,
+    precision: Precision,
+    images: &[Vec<u8>],
+    reference: Option<&(Vec<f32>, f64)>,
+) -> anyhow::Result<(f64, f64, Vec<f32>, f64)> {
+    let candidate = base.clone().with_precision(precision);
+    let one = &images[..1];
+    // An untimed first pass (one-time set-up) gives the features the guard compares.
+    let features = tensor_to_vec(candidate.features(one, SIDE))?;
+    let single = timed(|| candidate.features(one, SIDE))?;
+    let error = reference.map_or(0.0, |(f32s, _)| relative_error(f32s, &features));
+    // Clearly slower than f32 on one image: not worth timing a batch.
+    if reference.is_some_and(|(_, f32_single)| single > f32_single * SLOWER) {
+        return Ok((1.0 / single, error, features, single));
+    }
+    candidate.features(images, SIDE);
+    let started = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < PASSES && (times.is_empty() || started.elapsed() < BUDGET) {
+        times.push(timed(|| candidate.features(images, SIDE))?);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((
+        BATCH as f64 / times[times.len() / 2],
+        error,
+        features,
+        single,
+    ))
 }
 
 /// The fastest candidate within [`TOLERANCE`] of f32 and [`MARGIN`] faster than it, else f32.

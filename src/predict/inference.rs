@@ -46,7 +46,8 @@ impl Inference {
 
     pub(super) fn run(mut self, receiver: Receiver<Command>) {
         loop {
-            // Predictions waiting go first; with none, the next explanation chunk runs.
+            // Predictions waiting go first; with none, the next explanation chunk runs (and
+            // one runs after every batch of predictions).
             let command = if self.pending.is_empty() {
                 match receiver.recv() {
                     Ok(command) => command,
@@ -94,6 +95,8 @@ impl Inference {
             if stop {
                 break;
             }
+            // One chunk after every batch, so that steady predictions cannot starve them.
+            self.explain_chunk();
         }
         // Answer what was accepted before stopping.
         while !self.pending.is_empty() {
@@ -104,6 +107,8 @@ impl Inference {
     /// Explain the next [`EXPLAIN_CHUNK`] images of the oldest explanation; answer it once
     /// all its images are done, or at its first failure.
     fn explain_chunk(&mut self) {
+        // Requests whose client has gone (timed out, disconnected) are dropped unexplained.
+        self.pending.retain(|p| !p.command.reply.is_closed());
         let Some(mut pending) = self.pending.pop_front() else {
             return;
         };

@@ -11,8 +11,10 @@
 //! thread.
 //!
 //! Explanations (Grad-CAM) share the thread but not the batches: they queue apart and run
-//! [`EXPLAIN_CHUNK`] images at a time, and whenever predictions are waiting those go
-//! first, so an explanation never holds a plain prediction up for more than one chunk.
+//! [`EXPLAIN_CHUNK`] images at a time: one chunk whenever no prediction is waiting, and one
+//! after every batch of predictions, so an explanation never holds a plain prediction up
+//! for more than one chunk and steady predictions never starve explanations. An
+//! explanation whose client has gone is dropped before its next chunk.
 
 mod batching;
 mod inference;

@@ -79,11 +79,18 @@ async fn an_export_imports_back_bit_for_bit_and_bad_files_register_nothing() {
     let wrong_classes = edited(&file, |_, metadata| {
         metadata.insert("classes".into(), json!(["a", "b", "c"]).to_string());
     });
+    // A head no predict could build: dropout 1 would drop everything.
+    let full_dropout = edited(&file, |_, metadata| {
+        let mut head: Value = serde_json::from_str(&metadata["head"]).unwrap();
+        head["dropout"] = json!(1.0);
+        metadata.insert("head".into(), head.to_string());
+    });
     let not_ours = std::fs::read(crate::shared::standin_weights()).unwrap();
     for (name, bad, expected) in [
         ("truncated", truncated, "not fully covered"),
         ("wrong shape", wrong_shape, "head.4.weight"),
         ("wrong classes", wrong_classes, "head"),
+        ("full dropout", full_dropout, "dropout"),
         ("weights only", not_ours, "format"),
         ("empty", Vec::new(), "empty"),
     ] {

@@ -6,6 +6,7 @@
 //! as a model trained here would.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -18,6 +19,8 @@ use crate::model::portable::Portable;
 use crate::model::saved::{model_folder, save_portable};
 use crate::model::WeightSet;
 
+static IMPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// Register a model from a vggserve safetensors export (the raw file as the body).
 #[utoipa::path(post, path = "/v1/models", tag = "models",
     request_body(description = "A file from GET /v1/models/{id}/export?format=safetensors",
@@ -28,13 +31,18 @@ use crate::model::WeightSet;
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Sent as a form rather than the raw file", body = ErrorBody),
         (status = 422, description = "Not a vggserve model file, or its tensors, shapes or metadata do not fit", body = ErrorBody),
+        (status = 429, description = "Another import is in progress", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn import(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // One import at a time: each holds its file and its tensors in memory.
+    let _importing = IMPORTS
+        .try_acquire()
+        .map_err(|_| ApiError::too_many("another model is being imported; try again shortly"))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -46,6 +54,7 @@ pub async fn import(
         )
         .field("body"));
     }
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()).field("body"))?;
     if body.is_empty() {
         return Err(
             ApiError::bad_request("the body is empty: send a .safetensors export").field("body"),

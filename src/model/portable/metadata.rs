@@ -114,6 +114,12 @@ pub(super) fn config_from(metadata: &BTreeMap<String, String>) -> Result<ModelCo
             ),
         ));
     }
+    if !(0.0..1.0).contains(&head.dropout) {
+        return Err(bad(
+            "head",
+            format!("dropout {} is not in [0, 1)", head.dropout),
+        ));
+    }
     if head.units() != output_units(classes.len()) || head.hidden == 0 {
         return Err(bad(
             "head",
