@@ -1,4 +1,5 @@
-//! Choosing where tensors live: `--device cpu|cuda|cuda:N`, CUDA by default when present.
+//! Choosing where tensors live (`--device cpu|cuda|cuda:N`, CUDA by default when present),
+//! and naming the hardware behind a device (what a speed measurement holds for).
 
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is our chosen backend.
 
@@ -40,4 +41,46 @@ pub fn describe(device: &Device) -> String {
     } else {
         "cpu".into()
     }
+}
+
+/// What a measurement on `device` holds for: the CPU's model and core count, or the GPU's
+/// name as the NVIDIA driver gives it.
+pub fn hardware(device: &Device) -> String {
+    match describe(device).as_str() {
+        "cpu" => format!("cpu {}", cpu_model()),
+        cuda => format!("{cuda} {}", gpu_model()),
+    }
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{model} ×{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    )
+}
+
+/// The NVIDIA driver's name for the first GPU ("unknown" without one).
+fn gpu_model() -> String {
+    let dir = std::path::Path::new("/proc/driver/nvidia/gpus");
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries
+        .first()
+        .and_then(|gpu| std::fs::read_to_string(gpu.join("information")).ok())
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("Model:").map(|m| m.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -10,7 +10,7 @@
 //! and this program's version, so a restart does not measure again.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -202,49 +202,13 @@ fn reference_images() -> Vec<Vec<u8>> {
 
 /// The hardware (CPU model, or the GPU's), LibTorch, the weights and vggserve.
 fn key(base: &ConvBase) -> String {
-    let hardware = match crate::device::describe(&base.device).as_str() {
-        "cpu" => format!("cpu {}", cpu_model()),
-        cuda => format!("{cuda} {}", gpu_model()),
-    };
+    let hardware = crate::device::hardware(&base.device);
     format!(
         "{hardware} | libtorch {} | weights {} | vggserve {}",
         env!("VGGSERVE_LIBTORCH_VERSION"),
         base.weights_sha256,
         env!("CARGO_PKG_VERSION")
     )
-}
-
-fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|r| r.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    format!(
-        "{model} ×{}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    )
-}
-
-/// The NVIDIA driver's name for the first GPU ("unknown" without one).
-fn gpu_model() -> String {
-    let dir = Path::new("/proc/driver/nvidia/gpus");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    entries.sort();
-    entries
-        .first()
-        .and_then(|gpu| std::fs::read_to_string(gpu.join("information")).ok())
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("Model:").map(|m| m.trim().to_owned()))
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn read_kept(file: &Path) -> Option<Choice> {

@@ -1,9 +1,8 @@
 //! Trained models on disk: `models/<id>/model.safetensors` (the head, plus the conv base
 //! when it was fine-tuned) and `config.json` beside it, burn-style, written atomically.
 //! A model's weights are checked against their recorded SHA-256 whenever they are loaded.
-//! Imported models (`save_portable`) are written in the same layout.
+//! Imported models (`Portable::save`) are written in the same layout.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -14,11 +13,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::head::HeadConfig;
-use super::layers::convs;
-use super::portable::{Portable, HIDDEN, OUTPUT};
 use super::{Classifier, ConvBase, Preprocessing};
 use crate::domain::ModelRecord;
-use crate::tensor_io::write_f32_safetensors;
 
 /// Everything needed to rebuild a trained model, saved as `config.json` beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,53 +65,8 @@ pub fn save_model(
     Ok((relative.to_string_lossy().into_owned(), sha))
 }
 
-/// Save an imported model in the layout [`save_model`] writes (burn's names, linear
-/// weights [in, out]); the conv base only when `config.includes_base`. Returns the
-/// artifact's relative path and SHA-256.
-pub fn save_portable(
-    data_dir: &Path,
-    id: Uuid,
-    model: &Portable,
-    config: &ModelConfig,
-) -> anyhow::Result<(String, String)> {
-    let relative = model_artifact(id);
-    let path = data_dir.join(&relative);
-    let dir = path.parent().context("model path has a parent")?;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    if config.includes_base {
-        for (k, conv) in convs().enumerate() {
-            for part in ["weight", "bias"] {
-                let t = &model.tensors[&format!("features.{}.{part}", conv.torch_index)];
-                tensors.push((
-                    format!("base.convs.{k}.{part}"),
-                    t.shape.clone(),
-                    t.data.clone(),
-                ));
-            }
-        }
-    }
-    for (layer, burn) in [(HIDDEN, "head.hidden"), (OUTPUT, "head.output")] {
-        let (weight, bias) = model.linear_in_out(layer);
-        tensors.push((format!("{burn}.weight"), weight.shape, weight.data));
-        tensors.push((
-            format!("{burn}.bias"),
-            bias.shape.clone(),
-            bias.data.clone(),
-        ));
-    }
-    write_f32_safetensors(
-        &path,
-        tensors
-            .iter()
-            .map(|(n, s, d)| (n.clone(), s.clone(), d.as_slice())),
-        HashMap::new(),
-    )?;
-    write_config(dir, config)?;
-    let sha = file_sha256(&path)?;
-    Ok((relative.to_string_lossy().into_owned(), sha))
-}
-
-fn write_config(dir: &Path, config: &ModelConfig) -> anyhow::Result<()> {
+/// Write `config.json` into a model's folder, atomically.
+pub(crate) fn write_config(dir: &Path, config: &ModelConfig) -> anyhow::Result<()> {
     let config_path = dir.join("config.json");
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
     serde_json::to_writer_pretty(tmp.as_file(), config)?;

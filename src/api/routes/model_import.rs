@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::api::{ApiError, AppState, ErrorBody};
 use crate::domain::ModelRecord;
 use crate::model::portable::Portable;
-use crate::model::saved::{model_folder, save_portable};
+use crate::model::saved::model_folder;
 use crate::model::WeightSet;
 
 static IMPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
@@ -72,7 +72,8 @@ pub async fn import(
             config.includes_base = false;
             config.weights_sha256 = base.sha256.clone();
         }
-        let (artifact, sha) = save_portable(&data_dir, id, &portable, &config)
+        let (artifact, sha) = portable
+            .save(&data_dir, id, &config)
             .inspect_err(|_| remove_local(&data_dir, id))
             .map_err(|e| ApiError::internal(format!("{e:#}")))?;
         let file_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));

@@ -1,16 +1,42 @@
 //! What a portable model file says about itself: the metadata written on export, and the
-//! model config read back from it on import, every value checked and named when it is wrong.
+//! model config read back from it on import, every value checked and named when it is wrong,
+//! and what the file must be (`FORMAT`) and why one is refused (`ImportError`).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{ImportError, FORMAT, FORMAT_VERSION};
 use crate::domain::ModelRecord;
 use crate::model::head::{output_units, HeadConfig};
 use crate::model::layers::{output_side, OUT_CHANNELS};
 use crate::model::saved::ModelConfig;
 use crate::model::Preprocessing;
+
+/// The `format` metadata value that marks a vggserve model file.
+pub const FORMAT: &str = "vggserve.model";
+pub const FORMAT_VERSION: &str = "1";
+
+/// Why a file is not a vggserve model this server can take.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The reader's own words ("not a safetensors file: …").
+    #[error("{0}")]
+    NotSafetensors(String),
+    #[error("metadata {key}: {message}")]
+    Metadata { key: &'static str, message: String },
+    #[error("tensor {0} is missing")]
+    Missing(String),
+    #[error("tensor {0} does not belong in a vggserve model")]
+    Unexpected(String),
+    #[error("tensor {name} has shape {found:?}, expected {expected:?}")]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("tensor {0} holds NaN or infinite values")]
+    NotFinite(String),
+}
 
 /// What a model file says about itself.
 pub(super) fn metadata(record: &ModelRecord, config: &ModelConfig) -> BTreeMap<String, String> {

@@ -6,27 +6,26 @@
 //! the ONNX graph from it); `POST /v1/models` takes it back, refusing any file that does
 //! not fit, tensor by tensor. See docs/EXPORT.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
 use serde_json::Value;
+use uuid::Uuid;
 
 mod metadata;
 
 use self::metadata::{config_from, metadata};
+pub use self::metadata::{ImportError, FORMAT, FORMAT_VERSION};
 use super::head::HeadConfig;
 use super::layers::convs;
-use super::saved::ModelConfig;
+use super::saved::{file_sha256, model_artifact, write_config, ModelConfig};
 use super::weights::WeightSet;
 use crate::domain::ModelRecord;
 use crate::tensor_io::{
     parse_f32_safetensors, read_f32_safetensors, write_f32_safetensors, RawTensor,
 };
 
-/// The `format` metadata value that marks a vggserve model file.
-pub const FORMAT: &str = "vggserve.model";
-pub const FORMAT_VERSION: &str = "1";
 /// The head's two linear layers, named as in `nn.Sequential(Flatten, Linear, ReLU,
 /// Dropout, Linear)`.
 pub const HIDDEN: &str = "head.1";
@@ -52,28 +51,6 @@ pub enum ExportError {
     },
     #[error(transparent)]
     Read(#[from] anyhow::Error),
-}
-
-/// Why a file is not a vggserve model this server can take.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The reader's own words ("not a safetensors file: …").
-    #[error("{0}")]
-    NotSafetensors(String),
-    #[error("metadata {key}: {message}")]
-    Metadata { key: &'static str, message: String },
-    #[error("tensor {0} is missing")]
-    Missing(String),
-    #[error("tensor {0} does not belong in a vggserve model")]
-    Unexpected(String),
-    #[error("tensor {name} has shape {found:?}, expected {expected:?}")]
-    Shape {
-        name: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-    #[error("tensor {0} holds NaN or infinite values")]
-    NotFinite(String),
 }
 
 impl Portable {
@@ -140,6 +117,52 @@ impl Portable {
                 .map(|(name, t)| (name.clone(), t.shape.clone(), t.data.as_slice())),
             self.metadata.clone().into_iter().collect(),
         )
+    }
+
+    /// Save as an imported model, in the layout [`save_model`](super::saved::save_model) writes (burn's names, linear
+    /// weights [in, out]); the conv base only when `config.includes_base`. Returns the
+    /// artifact's relative path and SHA-256.
+    pub fn save(
+        &self,
+        data_dir: &Path,
+        id: Uuid,
+        config: &ModelConfig,
+    ) -> anyhow::Result<(String, String)> {
+        let relative = model_artifact(id);
+        let path = data_dir.join(&relative);
+        let dir = path.parent().context("model path has a parent")?;
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+        if config.includes_base {
+            for (k, conv) in convs().enumerate() {
+                for part in ["weight", "bias"] {
+                    let t = &self.tensors[&format!("features.{}.{part}", conv.torch_index)];
+                    tensors.push((
+                        format!("base.convs.{k}.{part}"),
+                        t.shape.clone(),
+                        t.data.clone(),
+                    ));
+                }
+            }
+        }
+        for (layer, burn) in [(HIDDEN, "head.hidden"), (OUTPUT, "head.output")] {
+            let (weight, bias) = self.linear_in_out(layer);
+            tensors.push((format!("{burn}.weight"), weight.shape, weight.data));
+            tensors.push((
+                format!("{burn}.bias"),
+                bias.shape.clone(),
+                bias.data.clone(),
+            ));
+        }
+        write_f32_safetensors(
+            &path,
+            tensors
+                .iter()
+                .map(|(n, s, d)| (n.clone(), s.clone(), d.as_slice())),
+            HashMap::new(),
+        )?;
+        write_config(dir, config)?;
+        let sha = file_sha256(&path)?;
+        Ok((relative.to_string_lossy().into_owned(), sha))
     }
 
     /// Read and check a portable model file's bytes.
