@@ -139,9 +139,11 @@ pub struct BaseArgs {
     pub preprocessing: Option<Preprocessing>,
     /// Number format of frozen conv-base passes (features, predictions, the frozen layers
     /// in training): f32 matches PyTorch; bf16 is about 2× faster on some CPUs with AVX-512
-    /// BF16 and several times slower on others; auto (the default) measures both at start-up
-    /// and keeps bf16 only where it is faster and its features stay within 2% of f32's
-    /// (the measurement is kept in the data dir).
+    /// BF16 and several times slower on others; int8 quantises the frozen layers of training
+    /// jobs, calibrated on each job's training photos (predictions stay f32); auto (the
+    /// default) measures them all at start-up and keeps another than f32 only where it is
+    /// faster and its features stay within tolerance of f32's (the measurement is kept in
+    /// the data dir).
     #[arg(long, env = "VGGSERVE_CONV_PRECISION", default_value = "auto")]
     pub conv_precision: ConvPrecision,
     /// Resize filter for incoming images.
@@ -156,8 +158,9 @@ impl BaseArgs {
         let device = crate::device::parse(self.device.as_deref())?;
         let base = ConvBase::load(&self.weights, self.preprocessing, &device)?;
         Ok(match self.conv_precision {
-            ConvPrecision::F32 => base.with_precision(Precision::F32),
-            ConvPrecision::Bf16 => base.with_precision(Precision::Bf16),
+            ConvPrecision::F32 => base.with_precision(Precision::F32)?,
+            ConvPrecision::Bf16 => base.with_precision(Precision::Bf16)?,
+            ConvPrecision::Int8 => base.with_precision(Precision::Int8)?,
             ConvPrecision::Auto => {
                 let (base, choice) = crate::model::autotune::choose(base, measurements)?;
                 tracing::info!(

@@ -60,7 +60,8 @@ fn bf16_conv_base_stays_within_bf16_rounding_of_pytorch() {
     let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
     let base = ConvBase::load(&standin_weights(), None, &Device::libtorch())
         .unwrap()
-        .with_precision(Precision::Bf16);
+        .with_precision(Precision::Bf16)
+        .unwrap();
     let input = &golden["input"];
     let x = nchw_to_tensor(
         &input.data,
@@ -155,4 +156,60 @@ fn a_model_saved_with_its_base_and_reloaded_still_matches_pytorch() {
     let y = tensor_to_vec(loaded.base.forward(x)).unwrap();
     let error = relative_error(&y, &golden["block5_pool"].data);
     assert!(error < 1e-4, "reloaded base: relative error {error:e}");
+}
+
+/// int8 is a trade too: the conv base quantised (calibrated on 32 training photos, none of
+/// them the golden ones) stays within quantisation error of PyTorch's f32 block5_pool,
+/// and is visibly not the f32 computation.
+#[test]
+fn int8_conv_base_stays_within_quantisation_error_of_pytorch() {
+    let (golden, _) = read_f32_safetensors(&require("fixtures/vgg16-golden.safetensors")).unwrap();
+    let train = require("datasets/cats_and_dogs_small/train");
+    let spec = vggserve::data::decode::ImageSpec::default();
+    let photos: Vec<Vec<u8>> = ["cats/cat", "dogs/dog"]
+        .iter()
+        .flat_map(|prefix| (0..16).map(move |i| format!("{prefix}.{}.jpg", 100 + i * 37)))
+        .map(|file| {
+            let bytes = std::fs::read(train.join(file)).unwrap();
+            vggserve::data::decode::load_image(&bytes, &spec).unwrap()
+        })
+        .collect();
+    let base = ConvBase::load(&standin_weights(), None, &Device::libtorch())
+        .unwrap()
+        .with_precision(Precision::Int8)
+        .unwrap()
+        .calibrated_on(&photos, spec.size as usize)
+        .unwrap();
+    let calibration = &base.int8.as_ref().unwrap().calibration;
+    assert_eq!(calibration.images, 32);
+    assert_eq!(calibration.convs.len(), 13);
+    let input = &golden["input"];
+    let shape: [usize; 4] = input.shape.clone().try_into().unwrap();
+    let int8 = base.int8.as_ref().unwrap();
+    let x = nchw_to_tensor(&input.data, shape, &base.device);
+    let y = int8.forward_layers(x, 18).unwrap();
+    assert_eq!(y.dims(), [4, 512, 4, 4]);
+    let ours = tensor_to_vec(y).unwrap();
+    let theirs = &golden["block5_pool"].data;
+    let error = relative_error(&ours, theirs);
+    let l2 = {
+        let (num, den) = ours
+            .iter()
+            .zip(theirs)
+            .fold((0f64, 0f64), |(n, d), (a, b)| {
+                let (a, b) = (f64::from(*a), f64::from(*b));
+                (n + (a - b).powi(2), d + b * b)
+            });
+        (num / den).sqrt()
+    };
+    eprintln!("int8 block5_pool: max error {error:e} of the largest value, relative L2 {l2:e}");
+    assert!(
+        error < 0.05,
+        "int8 block5_pool: relative error {error:e} ≥ 5%"
+    );
+    assert!(l2 < 0.08, "int8 block5_pool: relative L2 error {l2:e} ≥ 8%");
+    assert!(
+        error > 1e-3,
+        "int8 gave f32-exact outputs ({error:e}): int8 did not run"
+    );
 }

@@ -56,7 +56,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect();
         let run_once = || -> anyhow::Result<f64> {
             let started = Instant::now();
-            tensor_to_vec(base.features(&images, size))?;
+            tensor_to_vec(base.features(&images, size)?)?;
             Ok(started.elapsed().as_secs_f64())
         };
         run_once()?; // warm-up: first calls allocate and pick kernels
@@ -123,7 +123,7 @@ fn end_to_end(
     let mut done = 0usize;
     for batch in prefetch(files.clone(), args.e2e_batch_size.max(1), spec, 2) {
         if !batch.images.is_empty() {
-            tensor_to_vec(base.features(&batch.images, spec.size as usize))?;
+            tensor_to_vec(base.features(&batch.images, spec.size as usize)?)?;
         }
         done += batch.images.len();
     }

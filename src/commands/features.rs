@@ -116,7 +116,7 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
             eprintln!("skipping {}: {}", bad.path.display(), bad.reason);
         }
         if !batch.images.is_empty() {
-            let y = base.features(&batch.images, spec.size as usize);
+            let y = base.features(&batch.images, spec.size as usize)?;
             shape = y.dims().to_vec();
             data.extend(tensor_to_vec(y)?);
             kept.extend(

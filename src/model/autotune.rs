@@ -1,10 +1,10 @@
 //! `--conv-precision auto`: the number format of frozen conv-base passes chosen by measuring
 //! them on the device at hand, not by what the CPU claims to support. bf16 doubles the conv
 //! base on some CPUs that report AVX-512 BF16 and slows it down on others (issue 15), so
-//! every candidate runs a built-in reference input: its features are compared with f32's,
+//! every candidate (f32, bf16, and int8 on a CPU) runs a built-in reference input: its features are compared with f32's,
 //! one image is timed, and a candidate not clearly slower than f32 on it gets a batch timed
 //! (a few passes, a few seconds at most). The fastest candidate whose
-//! features stay within [`TOLERANCE`] of f32's and that beats f32 by [`MARGIN`] is chosen,
+//! features stay within its [`tolerance`] of f32's and that beats f32 by [`MARGIN`] is chosen,
 //! else f32, so `auto` is never slower than f32 by more than the measurement's noise. The
 //! choice is kept in the data dir, keyed by the hardware, the LibTorch version, the weights
 //! and this program's version, so a restart does not measure again.
@@ -16,16 +16,23 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::reference::{reference_images, BATCH, SIDE};
 use super::{ConvBase, Precision};
 use crate::tensor_io::tensor_to_vec;
 
-/// Largest |bf16 − f32| of the reference features, relative to f32's largest magnitude.
-pub const TOLERANCE: f64 = 0.02;
+/// Largest |candidate − f32| of the reference features, relative to f32's largest
+/// magnitude, that a candidate may show: bf16 rounds every value to 8 bits of mantissa;
+/// int8 quantises each layer's activations to 127 or 255 levels, and its error compounds
+/// over 13 layers (PyTorch's own int8 base shows 1.4% on photos).
+pub fn tolerance(precision: Precision) -> f64 {
+    match precision {
+        Precision::F32 => 0.0,
+        Precision::Bf16 => 0.02,
+        Precision::Int8 => 0.05,
+    }
+}
 /// How much faster than f32 another precision must run to be chosen.
 pub const MARGIN: f64 = 1.05;
-/// Images per reference batch, and their side.
-const BATCH: usize = 4;
-const SIDE: usize = 150;
 /// Timed batch passes per candidate (after one untimed), fewer when the budget runs out.
 const PASSES: usize = 3;
 const BUDGET: Duration = Duration::from_secs(3);
@@ -58,7 +65,7 @@ pub fn choose(base: ConvBase, cache_dir: Option<&Path>) -> anyhow::Result<(ConvB
         if kept.key == key {
             let precision = kept.chosen;
             return Ok((
-                base.with_precision(precision),
+                base.with_precision(precision)?,
                 Choice {
                     cached: true,
                     ..kept
@@ -72,7 +79,7 @@ pub fn choose(base: ConvBase, cache_dir: Option<&Path>) -> anyhow::Result<(ConvB
             tracing::warn!(%error, file = %file.display(), "cannot keep the precision measurement");
         }
     }
-    Ok((base.with_precision(choice.chosen), choice))
+    Ok((base.with_precision(choice.chosen)?, choice))
 }
 
 fn measure(base: &ConvBase, key: String) -> anyhow::Result<Choice> {
@@ -81,7 +88,9 @@ fn measure(base: &ConvBase, key: String) -> anyhow::Result<Choice> {
     let mut errors = BTreeMap::new();
     // f32's features and single-image time, which the others are held to.
     let mut reference: Option<(Vec<f32>, f64)> = None;
-    for precision in [Precision::F32, Precision::Bf16] {
+    // int8 runs LibTorch's CPU kernels only.
+    let int8 = (crate::device::describe(&base.device) == "cpu").then_some(Precision::Int8);
+    for precision in [Precision::F32, Precision::Bf16].into_iter().chain(int8) {
         let run = || figures(base, precision, &images, reference.as_ref());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
         let (rate, error, features, single) = match outcome {
@@ -121,17 +130,17 @@ fn figures(
     images: &[Vec<u8>],
     reference: Option<&(Vec<f32>, f64)>,
 ) -> anyhow::Result<(f64, f64, Vec<f32>, f64)> {
-    let candidate = base.clone().with_precision(precision);
+    let candidate = base.clone().with_precision(precision)?;
     let one = &images[..1];
     // An untimed first pass (one-time set-up) gives the features the guard compares.
-    let features = tensor_to_vec(candidate.features(one, SIDE))?;
+    let features = tensor_to_vec(candidate.features(one, SIDE)?)?;
     let single = timed(|| candidate.features(one, SIDE))?;
     let error = reference.map_or(0.0, |(f32s, _)| relative_error(f32s, &features));
     // Clearly slower than f32 on one image: not worth timing a batch.
     if reference.is_some_and(|(_, f32_single)| single > f32_single * SLOWER) {
         return Ok((1.0 / single, error, features, single));
     }
-    candidate.features(images, SIDE);
+    candidate.features(images, SIDE)?;
     let started = Instant::now();
     let mut times = Vec::new();
     while times.len() < PASSES && (times.is_empty() || started.elapsed() < BUDGET) {
@@ -146,23 +155,25 @@ fn figures(
     ))
 }
 
-/// The fastest candidate within [`TOLERANCE`] of f32 and [`MARGIN`] faster than it, else f32.
+/// The fastest candidate within its [`tolerance`] of f32 and [`MARGIN`] faster than it, else
+/// f32.
 fn pick(rates: &BTreeMap<Precision, f64>, errors: &BTreeMap<Precision, f64>) -> Precision {
     let f32_rate = rates.get(&Precision::F32).copied().unwrap_or(0.0);
     rates
         .iter()
         .filter(|(p, rate)| {
             **p == Precision::F32
-                || (errors.get(p).is_some_and(|e| *e <= TOLERANCE) && **rate >= f32_rate * MARGIN)
+                || (errors.get(p).is_some_and(|e| *e <= tolerance(**p))
+                    && **rate >= f32_rate * MARGIN)
         })
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or(Precision::F32, |(p, _)| *p)
 }
 
 /// Seconds one pass takes, its result read back (LibTorch may run lazily on a GPU).
-fn timed(pass: impl Fn() -> burn::prelude::Tensor<4>) -> anyhow::Result<f64> {
+fn timed(pass: impl Fn() -> anyhow::Result<burn::prelude::Tensor<4>>) -> anyhow::Result<f64> {
     let started = Instant::now();
-    tensor_to_vec(pass())?;
+    tensor_to_vec(pass()?)?;
     Ok(started.elapsed().as_secs_f64())
 }
 
@@ -174,30 +185,6 @@ fn relative_error(a: &[f32], b: &[f32]) -> f64 {
         .max(f32::MIN_POSITIVE);
     let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     f64::from(worst / scale)
-}
-
-/// Smooth, varied synthetic photos: the same on every machine, with the gradients and
-/// edges real photos have (a constant image would make every candidate look exact).
-fn reference_images() -> Vec<Vec<u8>> {
-    (0..BATCH)
-        .map(|i| {
-            let phase = i as f32 * 0.7;
-            (0..SIDE * SIDE * 3)
-                .map(|j| {
-                    let (pixel, c) = (j / 3, j % 3);
-                    let (x, y) = ((pixel % SIDE) as f32, (pixel / SIDE) as f32);
-                    let wave =
-                        ((x * 0.06 + phase) * (c as f32 + 1.0)).sin() * (y * 0.045 - phase).cos();
-                    let edge = if (x - 75.0).abs() + (y - 75.0).abs() < 40.0 + 5.0 * i as f32 {
-                        60.0
-                    } else {
-                        0.0
-                    };
-                    (110.0 + 80.0 * wave + edge).clamp(0.0, 255.0) as u8
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// The hardware (CPU model, or the GPU's), LibTorch, the weights and vggserve.
@@ -258,15 +245,5 @@ mod tests {
             Precision::F32,
             "slower (an Intel without AMX)"
         );
-    }
-
-    #[test]
-    fn reference_images_are_varied_and_fixed() {
-        let images = reference_images();
-        assert_eq!(images.len(), BATCH);
-        assert_eq!(images, reference_images());
-        assert_ne!(images[0], images[1]);
-        let distinct: std::collections::BTreeSet<u8> = images[0].iter().copied().collect();
-        assert!(distinct.len() > 100, "{} distinct values", distinct.len());
     }
 }

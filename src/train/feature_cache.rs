@@ -1,8 +1,8 @@
 //! Cache of conv-base outputs per image, so re-running `extract_features` over the same
 //! photos (or another dataset sharing them) skips the network.
 //!
-//! Key: SHA-256 of the file's bytes + the weights' SHA-256 + preprocessing + precision +
-//! image size + resize filter — everything the output depends on. One file per image under
+//! Key: SHA-256 of the file's bytes + the weights' SHA-256 + preprocessing + precision (for
+//! int8, with a hash of its calibrated ranges) + image size + resize filter — everything the output depends on. One file per image under
 //! `<data>/cache/features/<config>/<ab>/<hash>.f32`: raw little-endian floats, written to
 //! a temp file and renamed, and checked for length on read (a bad entry is a miss). With a
 //! shared artifact store, entries are shared between machines by that same relative path.
@@ -13,7 +13,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::data::decode::ImageSpec;
-use crate::model::Precision;
 
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
@@ -41,7 +40,7 @@ impl FeatureCache {
         data_dir: &Path,
         weights_sha256: &str,
         preprocessing: &str,
-        precision: Precision,
+        precision: &str,
         spec: &ImageSpec,
         width: usize,
     ) -> Self {
@@ -155,9 +154,10 @@ mod tests {
                 3,
             )
         };
-        let cache = new("rgb01", Precision::F32);
-        let other = new("caffe", Precision::F32);
-        let bf16 = new("rgb01", Precision::Bf16);
+        let cache = new("rgb01", "f32");
+        let other = new("caffe", "f32");
+        let bf16 = new("rgb01", "bf16");
+        let int8 = new("rgb01", "int8-0a1b2c3d4e5f");
         let key = FeatureCache::key(b"photo bytes");
         assert_eq!(cache.get(&key), None);
         assert!(cache.put(&key, &[1.0, -2.5, 3.0]));
@@ -168,6 +168,7 @@ mod tests {
             "another preprocessing is another entry"
         );
         assert_eq!(bf16.get(&key), None, "another precision is another entry");
+        assert_eq!(int8.get(&key), None, "so are int8 features");
         assert_eq!(
             stats(dir.path()),
             CacheStats {

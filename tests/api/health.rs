@@ -61,7 +61,8 @@ async fn health_readiness_and_openapi_answer() {
 }
 
 /// `--conv-precision auto`: /readyz says what was measured and chosen, the choice follows
-/// from the measurement (bf16 only when within the tolerance of f32's features and faster),
+/// from the measurement (bf16 or int8 only when within their tolerance of f32's features and
+/// faster),
 /// and a restart on the same data dir reuses it rather than measuring again.
 #[tokio::test]
 async fn auto_precision_is_measured_once_and_reported() {
@@ -72,16 +73,22 @@ async fn auto_precision_is_measured_once_and_reported() {
     assert_eq!(ready["model"]["conv_precision"], choice["chosen"]);
     let rate = |p: &str| choice["rates"][p].as_f64().unwrap();
     let error = |p: &str| choice["errors"][p].as_f64().unwrap();
-    assert!(rate("f32") > 0.0 && rate("bf16") > 0.0, "{choice}");
-    assert_eq!(error("f32"), 0.0);
-    // bf16 rounding moves the features a little, never by nothing or by a lot.
-    assert!(error("bf16") > 0.0 && error("bf16") < 0.02, "{choice}");
-    let bf16_wins = rate("bf16") >= 1.05 * rate("f32");
-    assert_eq!(
-        choice["chosen"],
-        if bf16_wins { "bf16" } else { "f32" },
+    assert!(
+        rate("f32") > 0.0 && rate("bf16") > 0.0 && rate("int8") > 0.0,
         "{choice}"
     );
+    assert_eq!(error("f32"), 0.0);
+    // bf16 rounding and int8 quantisation move the features a little, never by nothing or
+    // by a lot.
+    assert!(error("bf16") > 0.0 && error("bf16") < 0.02, "{choice}");
+    assert!(error("int8") > 0.0 && error("int8") < 0.05, "{choice}");
+    // The fastest of those at least 5% faster than f32, else f32.
+    let winner = ["bf16", "int8"]
+        .into_iter()
+        .filter(|p| rate(p) >= 1.05 * rate("f32"))
+        .max_by(|a, b| rate(a).total_cmp(&rate(b)))
+        .unwrap_or("f32");
+    assert_eq!(choice["chosen"], winner, "{choice}");
     let key = choice["key"].as_str().unwrap();
     assert!(
         key.starts_with("cpu ") && key.contains("| libtorch "),

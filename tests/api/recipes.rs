@@ -319,8 +319,12 @@ async fn a_second_extraction_reuses_cached_features() {
     assert_eq!(app.get_json("/v1/cache").await.1["entries"], 0);
 }
 
+/// bf16 and int8 features: close to f32's (bf16 rounding, int8 quantisation through 13
+/// layers) but not the same; a model trains on them and predicts. int8 is calibrated on the
+/// job's training photos, names its features by that calibration, and runs recipe 2's
+/// frozen layers too.
 #[tokio::test]
-async fn bf16_conv_precision_extracts_close_features_trains_and_predicts() {
+async fn reduced_precisions_extract_close_features_train_and_predict() {
     let read_train_features = |app: &crate::helpers::TestApp, job: &str| {
         let path = app
             .root
@@ -332,60 +336,80 @@ async fn bf16_conv_precision_extracts_close_features_trains_and_predicts() {
             .data
             .clone()
     };
-    let mut features = Vec::new();
-    for args in [
-        &["--conv-precision", "f32"][..],
-        &["--conv-precision", "bf16"],
-    ] {
-        let app = spawn_app_with(args).await;
-        let extract = app
+    async fn extract(app: &crate::helpers::TestApp) -> (String, Value) {
+        let job = app
             .queue(json!({"kind": "extract_features", "dataset": "tiny"}))
             .await;
-        assert_eq!(app.wait_for(&extract, LIMIT).await["status"], "succeeded");
-        features.push(read_train_features(&app, &extract));
-        if args[1] == "bf16" {
-            let train = app
-                .queue(
-                    json!({"kind": "train", "dataset": "tiny", "features": extract, "epochs": 2}),
-                )
-                .await;
-            assert_eq!(app.wait_for(&train, LIMIT).await["status"], "succeeded");
-            let response = app
-                .predict_jpeg(
-                    "/v1/predict",
-                    std::fs::read(app.photo("test", "dogs", 0)).unwrap(),
-                )
-                .await;
-            assert_eq!(response.status(), 200);
-            let body: Value = response.json().await.unwrap();
-            // A whole answer from the bf16 model: the label is the class with the larger
-            // score, `probability` is that score, and the scores sum to one.
-            let prediction = &body["predictions"][0];
-            let label = prediction["label"].as_str().unwrap();
-            let score = |class: &str| prediction["scores"][class].as_f64().unwrap();
-            let other = if label == "cats" { "dogs" } else { "cats" };
-            assert!(score(label) >= score(other), "{prediction}");
-            assert!((prediction["probability"].as_f64().unwrap() - score(label)).abs() < 1e-6);
-            assert!(
-                (score("cats") + score("dogs") - 1.0).abs() < 1e-6,
-                "{prediction}"
-            );
-        }
+        let done = app.wait_for(&job, LIMIT).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        (job, done)
     }
-    // bf16 features: close to f32's (bf16 rounding through 13 layers), but not the same.
-    let (f32s, bf16s) = (&features[0], &features[1]);
-    let max_abs = f32s.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let max_err = f32s
-        .iter()
-        .zip(bf16s)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        max_err > 0.0,
-        "bf16 gave f32's features exactly: it did not run"
-    );
-    assert!(
-        max_err / max_abs < 2e-2,
-        "bf16 error {} of max {max_abs}",
-        max_err
-    );
+    let f32_app = spawn_app_with(&["--conv-precision", "f32"]).await;
+    let (job, done) = extract(&f32_app).await;
+    assert_eq!(done["result"]["conv_precision"], "f32");
+    let f32s = read_train_features(&f32_app, &job);
+    drop(f32_app);
+    for (precision, tolerance) in [("bf16", 2e-2), ("int8", 5e-2)] {
+        let app = spawn_app_with(&["--conv-precision", precision]).await;
+        let (job, done) = extract(&app).await;
+        let ours = read_train_features(&app, &job);
+        let max_abs = f32s.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max_err = f32s
+            .iter()
+            .zip(&ours)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            max_err > 0.0,
+            "{precision} gave f32's features exactly: it did not run"
+        );
+        assert!(
+            max_err / max_abs < tolerance,
+            "{precision} error {max_err} of max {max_abs}"
+        );
+        let tag = done["result"]["conv_precision"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if precision == "int8" {
+            assert!(tag.starts_with("int8-") && tag.len() > 5, "{tag}");
+            // The same photos calibrate to the same ranges: a second extraction is all
+            // cache hits.
+            let (_, again) = extract(&app).await;
+            assert_eq!(again["result"]["conv_precision"], tag.as_str());
+            assert_eq!(again["result"]["cache"]["computed"], 0, "{again}");
+            // Recipe 2 runs its frozen layers in int8 too.
+            let end_to_end = app
+                .queue(json!({"kind": "train", "dataset": "tiny", "augment": true,
+                    "epochs": 1, "steps_per_epoch": 1, "validation_steps": 1}))
+                .await;
+            let trained = app.wait_for(&end_to_end, LIMIT).await;
+            assert_eq!(trained["status"], "succeeded", "{trained}");
+        } else {
+            assert_eq!(tag, precision);
+        }
+        let train = app
+            .queue(json!({"kind": "train", "dataset": "tiny", "features": job, "epochs": 2}))
+            .await;
+        assert_eq!(app.wait_for(&train, LIMIT).await["status"], "succeeded");
+        let response = app
+            .predict_jpeg(
+                "/v1/predict",
+                std::fs::read(app.photo("test", "dogs", 0)).unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        // A whole answer: the label is the class with the larger score, `probability` is
+        // that score, and the scores sum to one.
+        let prediction = &body["predictions"][0];
+        let label = prediction["label"].as_str().unwrap();
+        let score = |class: &str| prediction["scores"][class].as_f64().unwrap();
+        let other = if label == "cats" { "dogs" } else { "cats" };
+        assert!(score(label) >= score(other), "{prediction}");
+        assert!((prediction["probability"].as_f64().unwrap() - score(label)).abs() < 1e-6);
+        assert!(
+            (score("cats") + score("dogs") - 1.0).abs() < 1e-6,
+            "{prediction}"
+        );
+    }
 }

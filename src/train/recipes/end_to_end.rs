@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::frozen::run_frozen_once;
 use super::{check_classes, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
 use crate::data::dataset::Dataset;
+use crate::model::frozen::FrozenLayers;
 use crate::model::head::HeadConfig;
 use crate::model::input::images_to_tensor;
 use crate::model::layers::{output_side, LayerKind, LayerSpec, LAYERS, OUT_CHANNELS};
@@ -148,31 +149,31 @@ pub(super) fn train_end_to_end(
     val_samples.truncate(val_cap);
     let (val_images, val_labels, _) =
         decode_all(ctx, &val_samples, spec, "validation images decoded")?;
-    let frozen = start.base.clone().with_precision(ctx.base.precision);
     let preprocessing = ctx.base.preprocessing;
+    // In the server's conv precision; int8 calibrated on these training photos.
+    let frozen = FrozenLayers::new(
+        &start.base,
+        ctx.base.precision,
+        trainable_from,
+        &train_images,
+        (size, preprocessing),
+    )?;
     let augment = params.augment;
     // Without augmentation the frozen layers see the same pixels every epoch: run them once
     // per training image and train on their outputs (the fast path for fine-tuning).
     let frozen_train = if augment {
         None
     } else {
-        Some(run_frozen_once(
-            ctx,
-            &frozen,
-            &train_images,
-            size,
-            batch,
-            trainable_from,
-        )?)
+        Some(run_frozen_once(ctx, &frozen, &train_images, size, batch)?)
     };
     let frozen_val: Vec<(Tensor<4>, Vec<usize>)> = val_images
         .chunks(batch)
         .zip(val_labels.chunks(batch))
         .map(|(images, labels)| {
             let x = images_to_tensor(images, size, preprocessing, &device);
-            (frozen.forward_layers(x, 0..trainable_from), labels.to_vec())
+            Ok((frozen.forward(x)?, labels.to_vec()))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
 
     let autodiff = device.clone().autodiff();
     // `unfreeze` marks every parameter trainable and re-enables training flags (dropout)
@@ -225,7 +226,7 @@ pub(super) fn train_end_to_end(
                     let x = images_to_tensor(&images, size, preprocessing, &device);
                     let x = augmentation.apply(x, &mut rng);
                     t_augmented = Instant::now();
-                    frozen.forward_layers(x, 0..trainable_from)
+                    frozen.forward(x)?
                 }
             }
             .autodiff();

@@ -7,10 +7,13 @@ use burn::config::Config;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::{note_bad, Context, Outcome};
+use super::{decode_all, note_bad, Context, Outcome};
 use crate::data::batch::{prefetch, BadFile};
 use crate::data::dataset::Dataset;
+use crate::data::decode::ImageSpec;
+use crate::model::frozen::{spread, CALIBRATION_PHOTOS};
 use crate::model::layers::{output_side, OUT_CHANNELS};
+use crate::model::{ConvBase, Precision};
 use crate::tensor_io::tensor_to_vec;
 use crate::train::artifacts::{features_path, write_features, FeatureSet};
 use crate::train::feature_cache::FeatureCache;
@@ -42,11 +45,12 @@ pub fn extract_features(
     let spec = ctx.spec(params.image_size);
     let side = output_side(spec.size as usize);
     let width = OUT_CHANNELS * side * side;
+    let base = calibrated(ctx, dataset, spec)?;
     let cache = FeatureCache::new(
         ctx.data_dir,
-        &ctx.base.weights_sha256,
-        ctx.base.preprocessing.as_str(),
-        ctx.base.precision,
+        &base.weights_sha256,
+        base.preprocessing.as_str(),
+        &base.features_tag(),
         &spec,
         width,
     );
@@ -121,7 +125,7 @@ pub fn extract_features(
         for batch in prefetch(paths, params.batch_size as usize, spec, 2) {
             check_cancel(ctx.reporter)?;
             if !batch.images.is_empty() {
-                let y = tensor_to_vec(ctx.base.features(&batch.images, spec.size as usize))?;
+                let y = tensor_to_vec(base.features(&batch.images, spec.size as usize)?)?;
                 for (row, &j) in y.chunks_exact(width).zip(&batch.indices) {
                     let i = misses[j];
                     if let Some(key) = &keys[i] {
@@ -179,8 +183,32 @@ pub fn extract_features(
             "classes": dataset.classes(),
             "skipped_files": skipped_files,
             "cache": {"hits": cached, "shared_hits": shared, "computed": computed},
+            "conv_precision": base.features_tag(),
             "seconds": started.elapsed().as_secs_f64(),
         }),
         model: None,
     })
+}
+
+/// The server's base, and for int8 calibrated on the training split (at most
+/// [`CALIBRATION_PHOTOS`] photos, evenly spaced over its classes).
+fn calibrated(
+    ctx: &mut Context,
+    dataset: &Dataset,
+    spec: ImageSpec,
+) -> Result<ConvBase, TrainError> {
+    if ctx.base.precision != Precision::Int8 {
+        return Ok(ctx.base.clone());
+    }
+    let split = dataset
+        .splits
+        .get("train")
+        .or_else(|| dataset.splits.values().next())
+        .ok_or_else(|| TrainError::Invalid("the dataset has no photos".into()))?;
+    let sample = spread(&split.samples, CALIBRATION_PHOTOS);
+    let (photos, _, _) = decode_all(ctx, &sample, spec, "int8 calibration photos decoded")?;
+    Ok(ctx
+        .base
+        .clone()
+        .calibrated_on(&photos, spec.size as usize)?)
 }

@@ -30,18 +30,17 @@ impl FrozenOutputs {
 
 pub(super) fn run_frozen_once(
     ctx: &mut Context,
-    frozen: &crate::model::vgg16::Vgg16,
+    frozen: &crate::model::frozen::FrozenLayers,
     images: &[Vec<u8>],
     size: usize,
     batch: usize,
-    trainable_from: usize,
 ) -> Result<FrozenOutputs, TrainError> {
     let mut rows = Vec::new();
     let mut shape = [0; 3];
     for (done, chunk) in images.chunks(batch).enumerate() {
         check_cancel(ctx.reporter)?;
         let x = images_to_tensor(chunk, size, ctx.base.preprocessing, &ctx.base.device);
-        let y = frozen.forward_layers(x, 0..trainable_from);
+        let y = frozen.forward(x)?;
         let [_, c, h, w] = y.dims();
         shape = [c, h, w];
         rows.extend(tensor_to_vec(y)?);
