@@ -29,8 +29,12 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=VGGSERVE_LIBTORCH_VERSION={version}");
-    if let Some(dir) = &lib {
-        compile_int8_shim(std::path::Path::new(dir));
+    match &lib {
+        Some(dir) => compile_int8_shim(std::path::Path::new(dir)),
+        None => panic!(
+            "torch-sys did not say where LibTorch is (DEP_TCH_LIBTORCH_LIB): cannot compile \
+             the int8 conv base's C++ against it"
+        ),
     }
     if let Some(dir) = lib {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");

@@ -187,7 +187,7 @@ fn int8_conv_base_stays_within_quantisation_error_of_pytorch() {
     let shape: [usize; 4] = input.shape.clone().try_into().unwrap();
     let int8 = base.int8.as_ref().unwrap();
     let x = nchw_to_tensor(&input.data, shape, &base.device);
-    let y = int8.forward_layers(x, 18).unwrap();
+    let y = int8.forward_first(x, 18).unwrap();
     assert_eq!(y.dims(), [4, 512, 4, 4]);
     let ours = tensor_to_vec(y).unwrap();
     let theirs = &golden["block5_pool"].data;

@@ -1,6 +1,7 @@
 //! `vggserve features`: conv-base outputs for image files/folders, or for a ready tensor
 //! (`--tensor X.safetensors` with key `input` [N,3,H,W], already preprocessed) to check
-//! the network against PyTorch.
+//! the network against PyTorch. int8 is calibrated on (up to 32 of) the photos given; a
+//! tensor, which is no photo, runs in f32 then. The output's metadata names the precision.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,9 +11,11 @@ use anyhow::{bail, Context};
 
 use super::ModelArgs;
 use crate::data::batch::prefetch;
-use crate::data::decode::ImageSpec;
+use crate::data::decode::{load_image, ImageSpec};
+use crate::model::frozen::{spread, CALIBRATION_PHOTOS};
 use crate::model::input::nchw_to_tensor;
 use crate::model::layers::layer_index;
+use crate::model::{ConvBase, Precision};
 use crate::tensor_io::{read_f32_safetensors, tensor_to_vec, write_f32_safetensors};
 
 #[derive(Debug, clap::Args)]
@@ -22,7 +25,8 @@ pub struct FeaturesArgs {
     /// Output safetensors file.
     #[arg(long)]
     pub out: PathBuf,
-    /// A safetensors file whose `input` [N,3,H,W] is fed as is (no decoding, no preprocessing).
+    /// A safetensors file whose `input` [N,3,H,W] is fed as is (no decoding, no preprocessing;
+    /// in f32 when the conv precision is int8, which calibrates on photos).
     #[arg(long, conflicts_with = "paths")]
     pub tensor: Option<PathBuf>,
     /// Also write this intermediate layer (e.g. block4_pool) next to block5_pool.
@@ -55,7 +59,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
 }
 
 fn from_tensor(
-    base: &crate::model::ConvBase,
+    base: &ConvBase,
     path: &Path,
     also: &[(String, usize)],
     args: &FeaturesArgs,
@@ -93,10 +97,12 @@ fn from_tensor(
             data.extend(tensor_to_vec(y)?);
         }
     }
-    write_outputs(&args.out, outputs, n, HashMap::new())
+    let precision = base.inference.convs[0].weight.val().dtype();
+    let metadata = HashMap::from([("conv_precision".to_string(), format!("{precision:?}"))]);
+    write_outputs(&args.out, outputs, n, metadata)
 }
 
-fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Result<()> {
+fn from_images(base: &ConvBase, args: &FeaturesArgs) -> anyhow::Result<()> {
     let files = collect_images(&args.paths)?;
     if files.is_empty() {
         bail!("no image files found in the given paths");
@@ -106,6 +112,7 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
         filter: args.model.base.resize,
         ..Default::default()
     };
+    let base = &calibrated(base.clone(), &files, &spec)?;
     let total = files.len();
     let mut data = Vec::new();
     let mut shape = Vec::new();
@@ -134,7 +141,10 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
         std::io::stderr().flush().ok();
     }
     eprintln!();
-    let metadata = HashMap::from([("files".to_string(), kept.join("\n"))]);
+    let metadata = HashMap::from([
+        ("files".to_string(), kept.join("\n")),
+        ("conv_precision".to_string(), base.features_tag()),
+    ]);
     let n = kept.len();
     write_outputs(
         &args.out,
@@ -142,6 +152,19 @@ fn from_images(base: &crate::model::ConvBase, args: &FeaturesArgs) -> anyhow::Re
         n,
         metadata,
     )
+}
+
+/// For int8, the base calibrated on up to 32 of `files`, evenly spaced (unreadable ones
+/// left out).
+fn calibrated(base: ConvBase, files: &[PathBuf], spec: &ImageSpec) -> anyhow::Result<ConvBase> {
+    if base.precision != Precision::Int8 {
+        return Ok(base);
+    }
+    let photos: Vec<Vec<u8>> = spread(files, CALIBRATION_PHOTOS)
+        .iter()
+        .filter_map(|file| load_image(&std::fs::read(file).ok()?, spec).ok())
+        .collect();
+    base.calibrated_on(&photos, spec.size as usize)
 }
 
 fn write_outputs(

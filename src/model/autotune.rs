@@ -1,13 +1,15 @@
 //! `--conv-precision auto`: the number format of frozen conv-base passes chosen by measuring
 //! them on the device at hand, not by what the CPU claims to support. bf16 doubles the conv
 //! base on some CPUs that report AVX-512 BF16 and slows it down on others (issue 15), so
-//! every candidate (f32, bf16, and int8 on a CPU) runs a built-in reference input: its features are compared with f32's,
-//! one image is timed, and a candidate not clearly slower than f32 on it gets a batch timed
-//! (a few passes, a few seconds at most). The fastest candidate whose
-//! features stay within its [`tolerance`] of f32's and that beats f32 by [`MARGIN`] is chosen,
-//! else f32, so `auto` is never slower than f32 by more than the measurement's noise. The
-//! choice is kept in the data dir, keyed by the hardware, the LibTorch version, the weights
-//! and this program's version, so a restart does not measure again.
+//! every candidate (f32, bf16, and int8 on a CPU) runs a built-in reference input: its
+//! features are compared with f32's, one image is timed, and a candidate not clearly slower
+//! than f32 on it gets a batch timed (a few passes, a few seconds at most). The fastest
+//! candidate whose features stay within its [`tolerance`] of f32's and that beats f32 by
+//! [`MARGIN`] is chosen, else f32, so `auto` is never slower than f32 by more than the
+//! measurement's noise. int8 is calibrated on the other reference images than the one its
+//! features are compared on. The choice is kept in the data dir, keyed by the hardware,
+//! the LibTorch version, the weights, this program's version and the candidates, so a
+//! restart does not measure again.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -88,9 +90,7 @@ fn measure(base: &ConvBase, key: String) -> anyhow::Result<Choice> {
     let mut errors = BTreeMap::new();
     // f32's features and single-image time, which the others are held to.
     let mut reference: Option<(Vec<f32>, f64)> = None;
-    // int8 runs LibTorch's CPU kernels only.
-    let int8 = (crate::device::describe(&base.device) == "cpu").then_some(Precision::Int8);
-    for precision in [Precision::F32, Precision::Bf16].into_iter().chain(int8) {
+    for precision in candidates(base) {
         let run = || figures(base, precision, &images, reference.as_ref());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
         let (rate, error, features, single) = match outcome {
@@ -187,14 +187,29 @@ fn relative_error(a: &[f32], b: &[f32]) -> f64 {
     f64::from(worst / scale)
 }
 
-/// The hardware (CPU model, or the GPU's), LibTorch, the weights and vggserve.
+/// What runs on `base`'s device: int8 runs LibTorch's CPU kernels only.
+fn candidates(base: &ConvBase) -> Vec<Precision> {
+    let int8 = (crate::device::describe(&base.device) == "cpu").then_some(Precision::Int8);
+    [Precision::F32, Precision::Bf16]
+        .into_iter()
+        .chain(int8)
+        .collect()
+}
+
+/// The hardware (CPU model, or the GPU's), LibTorch, the weights, vggserve and the
+/// candidates (a measurement from before int8 existed does not stand for one with it).
 fn key(base: &ConvBase) -> String {
     let hardware = crate::device::hardware(&base.device);
+    let candidates: Vec<&str> = candidates(base)
+        .into_iter()
+        .map(Precision::as_str)
+        .collect();
     format!(
-        "{hardware} | libtorch {} | weights {} | vggserve {}",
+        "{hardware} | libtorch {} | weights {} | vggserve {} | candidates {}",
         env!("VGGSERVE_LIBTORCH_VERSION"),
         base.weights_sha256,
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        candidates.join(" ")
     )
 }
 
@@ -245,5 +260,29 @@ mod tests {
             Precision::F32,
             "slower (an Intel without AMX)"
         );
+    }
+
+    #[test]
+    fn int8_has_its_own_tolerance_and_the_fastest_wins() {
+        let pick_from = |int8_rate: f64, int8_error: f64| {
+            let rates = BTreeMap::from([
+                (Precision::F32, 10.0),
+                (Precision::Bf16, 15.0),
+                (Precision::Int8, int8_rate),
+            ]);
+            let errors = BTreeMap::from([
+                (Precision::F32, 0.0),
+                (Precision::Bf16, 0.004),
+                (Precision::Int8, int8_error),
+            ]);
+            pick(&rates, &errors)
+        };
+        assert_eq!(
+            pick_from(20.0, 0.03),
+            Precision::Int8,
+            "3% is within int8's 5%"
+        );
+        assert_eq!(pick_from(20.0, 0.08), Precision::Bf16, "int8 off by 8%");
+        assert_eq!(pick_from(14.0, 0.01), Precision::Bf16, "bf16 is the faster");
     }
 }

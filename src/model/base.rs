@@ -79,8 +79,8 @@ impl ConvBase {
         Ok(self)
     }
 
-    /// The same base with its int8 layers calibrated on `images` (HWC RGB, `size × size`;
-    /// a job's training photos, evenly sampled). Unchanged when the precision is not int8.
+    /// The same base with its int8 layers calibrated on `images` (HWC RGB, `size × size`; a
+    /// job's training photos, picked by `frozen::spread`). Unchanged when not int8.
     pub fn calibrated_on(mut self, images: &[Vec<u8>], size: usize) -> anyhow::Result<Self> {
         if self.precision == Precision::Int8 {
             let all = LAYERS.len();
@@ -89,7 +89,8 @@ impl ConvBase {
                 self.precision,
                 all,
                 images,
-                (size, self.preprocessing),
+                size,
+                self.preprocessing,
             )?;
             if let FrozenLayers::Int8(int8) = frozen {
                 self.int8 = Some(int8);
@@ -117,7 +118,7 @@ impl ConvBase {
         let x = images_to_tensor(images, size, self.preprocessing, &self.device);
         // [N, 3, size, size] → [N, 512, size/32, size/32]
         match &self.int8 {
-            Some(int8) => int8.forward_layers(x, LAYERS.len()),
+            Some(int8) => int8.forward_first(x, LAYERS.len()),
             None => Ok(self.inference.forward(x)),
         }
     }

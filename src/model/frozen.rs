@@ -19,54 +19,65 @@ const CALIBRATION_BATCH: usize = 8;
 /// Layers `0..layers` of a base, frozen.
 #[derive(Debug, Clone)]
 pub enum FrozenLayers {
-    Float { net: Vgg16, layers: usize },
+    Float {
+        net: Vgg16,
+        layers: usize,
+        precision: Precision,
+    },
     Int8(Int8Vgg16),
 }
 
 impl FrozenLayers {
     /// `net`'s first `layers` layers in `precision`; int8 calibrated on `photos` (HWC RGB,
-    /// `size × size`; at most [`CALIBRATION_PHOTOS`] of them, evenly spaced, are used).
+    /// `size × size`, preprocessed by `preprocessing`; callers pick them with [`spread`]).
     pub fn new(
         net: &Vgg16,
         precision: Precision,
         layers: usize,
         photos: &[Vec<u8>],
-        (size, preprocessing): (usize, Preprocessing),
+        size: usize,
+        preprocessing: Preprocessing,
     ) -> anyhow::Result<Self> {
         let has_conv = LAYERS[..layers]
             .iter()
             .any(|l| matches!(l.kind, LayerKind::Conv { .. }));
         if precision != Precision::Int8 || !has_conv {
             let net = net.clone().with_precision(precision);
-            return Ok(Self::Float { net, layers });
+            // int8 of no conv is f32.
+            let precision = precision.min(Precision::Bf16);
+            return Ok(Self::Float {
+                net,
+                layers,
+                precision,
+            });
         }
         let device = net.convs[0].weight.val().device();
-        let sample = spread(photos, CALIBRATION_PHOTOS);
-        let batches = sample
+        let batches = photos
             .chunks(CALIBRATION_BATCH)
             .map(|chunk| images_to_tensor(chunk, size, preprocessing, &device));
-        let calibration = Calibration::measure(net, layers, batches)?;
+        let calibration = Calibration::measure(net, layers, preprocessing.range(), batches)?;
         Ok(Self::Int8(Int8Vgg16::build(net, calibration, layers)?))
     }
 
     /// [N, 3, S, S] → the output of the last frozen layer.
     pub fn forward(&self, x: Tensor<4>) -> anyhow::Result<Tensor<4>> {
         match self {
-            Self::Float { net, layers } => Ok(net.forward_layers(x, 0..*layers)),
-            Self::Int8(int8) => int8.forward_layers(x, int8.layers()),
+            Self::Float { net, layers, .. } => Ok(net.forward_layers(x, 0..*layers)),
+            Self::Int8(int8) => int8.forward_first(x, int8.layers()),
         }
     }
 
-    /// The int8 ranges, when quantised.
-    pub fn calibration(&self) -> Option<&Calibration> {
+    /// What these layers compute in: `f32`, `bf16`, or `int8-` and its ranges' hash.
+    pub fn tag(&self) -> String {
         match self {
-            Self::Float { .. } => None,
-            Self::Int8(int8) => Some(&int8.calibration),
+            Self::Float { precision, .. } => precision.to_string(),
+            Self::Int8(int8) => int8.calibration.tag(),
         }
     }
 }
 
-/// At most `n` of `items`, evenly spaced (every class of a split sorted by class).
+/// At most `n` of `items`, evenly spaced (every class of a split sorted by class): how jobs
+/// pick the [`CALIBRATION_PHOTOS`] of their training split.
 pub fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
     if items.len() <= n {
         return items.to_vec();

@@ -38,6 +38,15 @@ impl Preprocessing {
         self.into()
     }
 
+    /// The smallest and largest value any pixel becomes.
+    pub fn range(self) -> (f32, f32) {
+        let mut values = Vec::new();
+        self.extend_hwc(&[0, 0, 0, 255, 255, 255], &mut values);
+        let lo = values.iter().fold(f32::INFINITY, |m, v| m.min(*v));
+        let hi = values.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+        (lo, hi)
+    }
+
     /// Append the preprocessed channels of interleaved RGB pixels (HWC) to `out`, staying HWC.
     pub fn extend_hwc(self, rgb: &[u8], out: &mut Vec<f32>) {
         out.reserve(rgb.len());
@@ -76,6 +85,8 @@ mod tests {
         out.clear();
         Preprocessing::Torch.extend_hwc(&px, &mut out);
         assert!((out[0] - (1.0 - 0.485) / 0.229).abs() < 1e-6);
+        assert_eq!(Preprocessing::Rgb01.range(), (0.0, 1.0));
+        assert_eq!(Preprocessing::Caffe.range(), (-123.68, 255.0 - 103.939));
         assert_eq!("caffe".parse::<Preprocessing>(), Ok(Preprocessing::Caffe));
         assert_eq!(Preprocessing::Rgb01.as_str(), "rgb01");
         assert_eq!(serde_json::to_value(Preprocessing::Rgb01).unwrap(), "rgb01");

@@ -19,7 +19,7 @@ extern "C" {
         err: *mut c_char,
         len: usize,
     ) -> c_int;
-    fn vgg_int8_pool(net: *mut c_void);
+    fn vgg_int8_pool(net: *mut c_void, err: *mut c_char, len: usize) -> c_int;
     #[allow(clippy::too_many_arguments)]
     fn vgg_int8_forward(
         net: *mut c_void,
@@ -38,10 +38,23 @@ extern "C" {
     ) -> c_int;
 }
 
-/// What LibTorch's quantised kernels said when they failed.
+/// Why the int8 conv base cannot be built or run.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("int8 conv base: {0}")]
-pub struct Int8Error(pub String);
+pub enum Int8Error {
+    /// What LibTorch's quantised kernels said.
+    #[error("int8 conv base: LibTorch: {0}")]
+    Kernel(String),
+    #[error("int8 conv base: no calibrated range for {layer}")]
+    NoRange { layer: &'static str },
+    #[error("int8 conv base: no photos to calibrate on")]
+    NoPhotos,
+    #[error(
+        "--conv-precision int8 runs LibTorch's CPU kernels, not on {device}: use f32 or bf16 there"
+    )]
+    Device { device: String },
+    #[error("int8 conv base: {0}")]
+    Shape(String),
+}
 
 /// LibTorch's oneDNN engine (`c10::QEngine::ONEDNN`): the fastest of fbgemm, oneDNN and x86
 /// for this network in PyTorch's own measurement (docs/BENCHMARKS.md, issue 15).
@@ -63,7 +76,7 @@ fn call(f: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<(), Int8Error> {
     }
     // SAFETY: the shim always NUL-terminates what it writes into the buffer.
     let text = unsafe { CStr::from_ptr(err.as_ptr()) };
-    Err(Int8Error(text.to_string_lossy().into_owned()))
+    Err(Int8Error::Kernel(text.to_string_lossy().into_owned()))
 }
 
 /// A sequence of int8 conv+ReLU and max-pool steps with packed weights, owned by C++.
@@ -73,8 +86,9 @@ pub struct QuantizedNet {
     steps: usize,
 }
 
-// SAFETY: the packed weights are never changed after building, and LibTorch's quantised
-// kernels only read them, so one network can run from several threads.
+// SAFETY: nothing changes a network after it is built except LibTorch's first run of each
+// conv, which reorders its weights and fills its kernel cache once, under `c10::call_once`;
+// after that runs only read, so one network can run from several threads.
 unsafe impl Send for QuantizedNet {}
 unsafe impl Sync for QuantizedNet {}
 
@@ -83,7 +97,7 @@ impl QuantizedNet {
         engine()?;
         // SAFETY: returns a fresh heap object, freed in Drop.
         let handle = NonNull::new(unsafe { vgg_int8_new() })
-            .ok_or_else(|| Int8Error("out of memory".into()))?;
+            .ok_or_else(|| Int8Error::Kernel("out of memory".into()))?;
         Ok(Self { handle, steps: 0 })
     }
 
@@ -98,7 +112,7 @@ impl QuantizedNet {
         out_scale: f64,
     ) -> Result<(), Int8Error> {
         if weight.len() != cout * cin * 9 || bias.len() != cout {
-            return Err(Int8Error(format!(
+            return Err(Int8Error::Shape(format!(
                 "conv {cin}→{cout}: {} weights and {} biases",
                 weight.len(),
                 bias.len()
@@ -124,10 +138,12 @@ impl QuantizedNet {
     }
 
     /// Append a 2×2 max-pool, stride 2.
-    pub fn push_pool(&mut self) {
+    pub fn push_pool(&mut self) -> Result<(), Int8Error> {
+        let handle = self.handle.as_ptr();
         // SAFETY: the handle is live.
-        unsafe { vgg_int8_pool(self.handle.as_ptr()) };
+        call(|err, len| unsafe { vgg_int8_pool(handle, err, len) })?;
         self.steps += 1;
+        Ok(())
     }
 
     pub fn steps(&self) -> usize {
@@ -145,7 +161,7 @@ impl QuantizedNet {
         out: &mut [f32],
     ) -> Result<(), Int8Error> {
         if input.len() != shape.iter().product::<usize>() {
-            return Err(Int8Error(format!(
+            return Err(Int8Error::Shape(format!(
                 "input of {} values for shape {shape:?}",
                 input.len()
             )));
@@ -178,5 +194,36 @@ impl Drop for QuantizedNet {
     fn drop(&mut self) {
         // SAFETY: the handle came from vgg_int8_new and is freed once.
         unsafe { vgg_int8_free(self.handle.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_run_and_their_errors_come_back_as_text() {
+        let mut net = QuantizedNet::new().unwrap();
+        net.push_pool().unwrap();
+        let input: Vec<f32> = (0..16).map(|i| i as f32 / 15.0).collect();
+        let mut out = vec![0f32; 4];
+        net.forward(&input, [1, 1, 4, 4], (1.0 / 127.0, 0), 1, &mut out)
+            .unwrap();
+        // 2×2 max-pool of 0..15 laid out 4×4, through uint8 and back.
+        let expected = [5.0, 7.0, 13.0, 15.0].map(|v| v / 15.0);
+        for (got, want) in out.iter().zip(expected) {
+            assert!((got - want).abs() < 1.0 / 127.0, "{out:?}");
+        }
+        match net.forward(&input, [1, 1, 4, 4], (1.0 / 127.0, 0), 2, &mut out) {
+            Err(Int8Error::Kernel(text)) => {
+                assert!(text.contains("has 1 steps, not 2"), "{text}")
+            }
+            other => panic!("expected LibTorch's error, got {other:?}"),
+        }
+        let mut small = vec![0f32; 3];
+        assert!(matches!(
+            net.forward(&input, [1, 1, 4, 4], (1.0 / 127.0, 0), 1, &mut small),
+            Err(Int8Error::Kernel(_))
+        ));
     }
 }

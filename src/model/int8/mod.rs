@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-pub use calibration::Calibration;
+pub use calibration::{Calibration, CalibrationError};
 pub use ffi::Int8Error;
 use ffi::QuantizedNet;
 
@@ -41,9 +41,9 @@ impl Int8Vgg16 {
                     out_channels,
                     ..
                 } => {
-                    let scale = calibration.conv_scale(conv).ok_or_else(|| {
-                        Int8Error(format!("no calibrated range for {}", layer.name))
-                    })?;
+                    let scale = calibration
+                        .conv_scale(conv)
+                        .ok_or(Int8Error::NoRange { layer: layer.name })?;
                     let module = &vgg.convs[conv];
                     let weight =
                         tensor_to_vec(module.weight.val().cast(burn::tensor::FloatDType::F32))?;
@@ -53,7 +53,7 @@ impl Int8Vgg16 {
                     };
                     net.push_conv(&weight, &bias, out_channels, in_channels, scale)?;
                 }
-                LayerKind::Pool => net.push_pool(),
+                LayerKind::Pool => net.push_pool()?,
             }
         }
         Ok(Self {
@@ -67,13 +67,15 @@ impl Int8Vgg16 {
         self.net.steps()
     }
 
-    /// Run the first `layers` layers: [N, 3, H, W] → the output of layer `layers - 1`, f32.
-    pub fn forward_layers(&self, x: Tensor<4>, layers: usize) -> anyhow::Result<Tensor<4>> {
-        anyhow::ensure!(
-            layers <= self.layers(),
-            "the int8 base holds {} layers, not {layers}",
-            self.layers()
-        );
+    /// Run layers `0..layers` of [`LAYERS`]: [N, 3, H, W] → the last one's output, f32.
+    pub fn forward_first(&self, x: Tensor<4>, layers: usize) -> anyhow::Result<Tensor<4>> {
+        if layers > self.layers() {
+            return Err(Int8Error::Shape(format!(
+                "the int8 base holds {} layers, not {layers}",
+                self.layers()
+            ))
+            .into());
+        }
         let [n, c, h, w] = x.dims();
         let device = x.device();
         let input = tensor_to_vec(x.cast(burn::tensor::FloatDType::F32))?;

@@ -6,15 +6,13 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::frozen::run_frozen_once;
+use super::frozen::{frozen_layers, run_frozen_batches, run_frozen_once};
 use super::{check_classes, decode_all, epoch_metrics, evaluate_samples, finish, Context, Outcome};
 use crate::data::dataset::Dataset;
-use crate::model::frozen::FrozenLayers;
 use crate::model::head::HeadConfig;
 use crate::model::input::images_to_tensor;
 use crate::model::layers::{output_side, LayerKind, LayerSpec, LAYERS, OUT_CHANNELS};
@@ -150,14 +148,7 @@ pub(super) fn train_end_to_end(
     let (val_images, val_labels, _) =
         decode_all(ctx, &val_samples, spec, "validation images decoded")?;
     let preprocessing = ctx.base.preprocessing;
-    // In the server's conv precision; int8 calibrated on these training photos.
-    let frozen = FrozenLayers::new(
-        &start.base,
-        ctx.base.precision,
-        trainable_from,
-        &train_images,
-        (size, preprocessing),
-    )?;
+    let frozen = frozen_layers(ctx, &start.base, trainable_from, &train_images, size)?;
     let augment = params.augment;
     // Without augmentation the frozen layers see the same pixels every epoch: run them once
     // per training image and train on their outputs (the fast path for fine-tuning).
@@ -166,14 +157,7 @@ pub(super) fn train_end_to_end(
     } else {
         Some(run_frozen_once(ctx, &frozen, &train_images, size, batch)?)
     };
-    let frozen_val: Vec<(Tensor<4>, Vec<usize>)> = val_images
-        .chunks(batch)
-        .zip(val_labels.chunks(batch))
-        .map(|(images, labels)| {
-            let x = images_to_tensor(images, size, preprocessing, &device);
-            Ok((frozen.forward(x)?, labels.to_vec()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let frozen_val = run_frozen_batches(ctx, &frozen, &val_images, &val_labels, size, batch)?;
 
     let autodiff = device.clone().autodiff();
     // `unfreeze` marks every parameter trainable and re-enables training flags (dropout)
@@ -302,7 +286,9 @@ pub(super) fn train_end_to_end(
         weights_sha256: ctx.base.weights_sha256.clone(),
         includes_base: trainable_from < LAYERS.len(),
     };
-    finish(ctx, trained, config, metrics, &training, test_metrics)
+    let mut outcome = finish(ctx, trained, config, metrics, &training, test_metrics)?;
+    outcome.result["conv_precision"] = frozen.tag().into();
+    Ok(outcome)
 }
 
 fn conv_position(layer: &LayerSpec) -> Option<usize> {

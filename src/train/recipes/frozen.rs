@@ -1,10 +1,14 @@
-//! The frozen layers' outputs, computed once per training image when training does not
-//! augment (the fast path of fine-tuning): kept on the host, served in batches.
+//! The frozen layers of recipes 2 and 3: built in the server's conv precision (int8
+//! calibrated on the job's training photos), and their outputs computed once where the
+//! input never changes: the validation photos always, the training photos when training
+//! does not augment (the fast path of fine-tuning), kept on the host, served in batches.
 
 use burn::prelude::*;
 
 use super::Context;
+use crate::model::frozen::{spread, FrozenLayers, CALIBRATION_PHOTOS};
 use crate::model::input::images_to_tensor;
+use crate::model::vgg16::Vgg16;
 use crate::tensor_io::tensor_to_vec;
 use crate::train::fit::{check_cancel, TrainError};
 
@@ -51,4 +55,46 @@ pub(super) fn run_frozen_once(
         );
     }
     Ok(FrozenOutputs { rows, shape })
+}
+
+/// `net`'s layers before `trainable_from`, in the server's conv precision; int8 calibrated
+/// on [`CALIBRATION_PHOTOS`] of the (decoded) training photos.
+pub(super) fn frozen_layers(
+    ctx: &Context,
+    net: &Vgg16,
+    trainable_from: usize,
+    train_images: &[Vec<u8>],
+    size: usize,
+) -> Result<FrozenLayers, TrainError> {
+    let photos = spread(train_images, CALIBRATION_PHOTOS);
+    let precision = ctx.base.precision;
+    let preprocessing = ctx.base.preprocessing;
+    Ok(FrozenLayers::new(
+        net,
+        precision,
+        trainable_from,
+        &photos,
+        size,
+        preprocessing,
+    )?)
+}
+
+/// The frozen layers' outputs for `images` in batches of `batch`, with their labels.
+pub(super) fn run_frozen_batches(
+    ctx: &Context,
+    frozen: &FrozenLayers,
+    images: &[Vec<u8>],
+    labels: &[usize],
+    size: usize,
+    batch: usize,
+) -> Result<Vec<(Tensor<4>, Vec<usize>)>, TrainError> {
+    let (preprocessing, device) = (ctx.base.preprocessing, &ctx.base.device);
+    images
+        .chunks(batch)
+        .zip(labels.chunks(batch))
+        .map(|(images, labels)| {
+            let x = images_to_tensor(images, size, preprocessing, device);
+            Ok((frozen.forward(x)?, labels.to_vec()))
+        })
+        .collect()
 }
