@@ -2,7 +2,7 @@
 
 What it measures
     The torchvision-equivalent VGG16 ``features`` (plain torch, see vggref.py) with
-    the stand-in weights, float32, under ``torch.inference_mode()``, with
+    the stand-in weights, float32 (``--dtypes``: also bfloat16), under ``torch.inference_mode()``, with
     ``torch.set_num_threads(N)``. For each batch size (default 1, 8, 20, 32) and each
     memory format (``nchw`` = default contiguous; ``channels_last`` = model and input
     ``.to(memory_format=torch.channels_last)``, converted once, outside the timed
@@ -89,6 +89,8 @@ def main():
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 20, 32])
     ap.add_argument("--formats", nargs="+", default=["nchw", "channels_last"],
                     choices=["nchw", "channels_last"])
+    ap.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
+                    help="weights and inputs in these formats (bfloat16: the whole forward in bf16)")
     ap.add_argument("--size", type=int, default=150, help="input height = width")
     ap.add_argument("--warmup", type=int, default=1, help="untimed forwards per setting")
     ap.add_argument("--repeats", type=int, default=5, help="timed forwards per setting")
@@ -113,16 +115,18 @@ def main():
 
     gen = torch.Generator().manual_seed(args.seed)
     runs = []
-    for fmt in args.formats:
+    for dtype_name, fmt in [(d, f) for d in args.dtypes for f in args.formats]:
+        dtype = getattr(torch, dtype_name)
         cl = fmt == "channels_last"
-        model = vggref.load_conv_base(args.weights, channels_last=cl)
+        model = vggref.load_conv_base(args.weights, channels_last=cl, dtype=dtype)
         for b in args.batches:
-            x = torch.rand(b, 3, args.size, args.size, generator=gen)
+            x = torch.rand(b, 3, args.size, args.size, generator=gen).to(dtype)
             if cl:
                 x = x.contiguous(memory_format=torch.channels_last)
             times = time_forward(model, x, args.warmup, args.repeats)
             med = statistics.median(times)
             run = {
+                "dtype": dtype_name,
                 "format": fmt,
                 "batch": b,
                 "median_s": med,
@@ -133,7 +137,7 @@ def main():
                 "times_s": times,
             }
             runs.append(run)
-            print(f"{fmt:13s} batch {b:3d}: {run['images_per_s']:7.2f} img/s "
+            print(f"{dtype_name:8s} {fmt:13s} batch {b:3d}: {run['images_per_s']:7.2f} img/s "
                   f"(median {med:.3f} s of {len(times)}, min {min(times):.3f} s)", file=sys.stderr)
     result["runs"] = runs
     result["peak_rss_mb"] = vggref.peak_rss_mb()
