@@ -44,7 +44,10 @@ impl FrozenLayers {
         if precision != Precision::Int8 || !has_conv {
             let net = net.clone().with_precision(precision);
             // int8 of no conv is f32.
-            let precision = precision.min(Precision::Bf16);
+            let precision = match precision {
+                Precision::Int8 => Precision::F32,
+                other => other,
+            };
             return Ok(Self::Float {
                 net,
                 layers,
