@@ -3,8 +3,9 @@
 # live augmentation through the frozen base, every default (30 epochs × 100 steps × 20
 # photos, validation 50 × 20 each epoch, then the 1,000 test photos). The server starts with
 # the default --conv-precision auto unless CONV_PRECISION says otherwise. Writes the job's
-# JSON, the wall time, the per-epoch curve and what auto chose to $OUT. About 35 minutes on
-# 2 cores with int8 frozen layers, twice that in f32: run it in the background, e.g.
+# JSON, the wall time, the per-epoch curve and what auto chose to $OUT. About 51-55 minutes
+# on a 2-core AVX2 EPYC with int8 frozen layers, about twice that in f32: run it in the
+# background, e.g.
 #
 #   setsid benches/recipe2_api.sh > bench-out/recipe2.log 2>&1 &
 #   EPOCHS=2 STEPS=5 benches/recipe2_api.sh          # a short check

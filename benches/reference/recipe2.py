@@ -67,8 +67,8 @@ What it does / measures
     with the per-epoch list. Progress goes to stderr.
 
 How to run (from the repository root)
-    .venv/bin/python benches/reference/recipe2.py --out bench-out/recipe2-torch-f32.json       # full: ~3.9 h on 2 cores (4.5 s/step)
-    .venv/bin/python benches/reference/recipe2.py --frozen int8 --out bench-out/recipe2-torch-int8.json  # full: ~1.9 h (2.2 s/step)
+    .venv/bin/python benches/reference/recipe2.py --out bench-out/recipe2-torch-f32.json       # full: ~1.8 h on 2 AVX2 cores (est.)
+    .venv/bin/python benches/reference/recipe2.py --frozen int8 --out bench-out/recipe2-torch-int8.json  # full: 51 min there (0.96 s/step)
     .venv/bin/python benches/reference/recipe2.py --epochs 1 --steps 2 --val-steps 2 --limit-test 40  # smoke (~1-2 min)
 """
 
